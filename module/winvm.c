@@ -1,0 +1,1693 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * winvm - Windows virtual-memory semantics for Linux processes
+ *
+ * /dev/winvm lets a process reserve, commit, decommit, release and query
+ * its own address space with the rules of VirtualAlloc and friends: 64 KiB
+ * allocation granularity, page-granular commit and protection, and answers
+ * that match VirtualQuery region for region.
+ */
+
+#include <linux/file.h>
+#include <linux/fs.h>
+#include <linux/maple_tree.h>
+#include <linux/miscdevice.h>
+#include <linux/mm.h>
+#include <linux/mman.h>
+#include <linux/module.h>
+#include <linux/mount.h>
+#include <linux/overflow.h>
+#include <linux/pagemap.h>
+#include <linux/pagevec.h>
+#include <linux/rbtree.h>
+#include <linux/rwsem.h>
+#include <linux/sched/mm.h>
+#include <linux/shmem_fs.h>
+#include <linux/sizes.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+#include <linux/winvm.h>
+
+#include "compat.h"
+
+#define WINVM_NAME		"winvm"
+#define WINVM_GRANULARITY	SZ_64K
+#define WINVM_MIN_ADDR		SZ_64K
+
+/*
+ * Small reservations are carved out of shared arenas of this size; larger
+ * ones get an arena of their own.
+ */
+#define WINVM_ARENA_SIZE	SZ_64M
+#define WINVM_ARENA_DEDICATED	(WINVM_ARENA_SIZE / 4)
+
+/* Tries before giving up on a free range another thread keeps taking. */
+#define WINVM_MAP_RETRIES	8
+
+/*
+ * Object model
+ *
+ * Each open() of /dev/winvm creates a context bound to the opener's mm; the
+ * file is the context's handle and only that mm may use it. The context
+ * owns:
+ *
+ * - a shmem file holding the contents of committed pages, at file offset ==
+ *   virtual address, so pages stay swappable and memcg-charged and
+ *   unmap_mapping_range() on it reaches exactly this process's mappings.
+ *   The /dev/winvm file's f_mapping points at it, so the VMAs winvm maps
+ *   (whose vm_file is the /dev/winvm file) sit in its i_mmap tree.
+ *
+ * - arenas: ranges of address space winvm has mapped, each backed by one or
+ *   more VMAs with winvm's vm_operations. A shared arena holds many small
+ *   allocations, so reserving and releasing them touches no VMA; a large or
+ *   fixed-address reservation gets a dedicated arena. A VMA's protection is
+ *   always read+write, plus exec where the committed pages are executable:
+ *   the per-page protection is enforced by the fault handlers, and VMAs only
+ *   split between executable and non-executable runs.
+ *
+ * - the allocation tree: a maple tree over the whole address space. An
+ *   entry is a struct winvm_alloc covering the allocation's footprint (from
+ *   its base to the next 64 KiB boundary after its end; the slack is free
+ *   but unusable, as on Windows); NULL is free space inside an arena;
+ *   WINVM_NO_ARENA marks everything else. Searching it for a NULL gap finds
+ *   room in the arenas in O(log n).
+ *
+ * - the page tree: a maple tree of runs of committed pages with identical
+ *   protection, never crossing an allocation boundary; a page with no entry
+ *   inside an allocation is reserved.
+ *
+ * VMAs are created and destroyed only by the context itself (the "internal"
+ * task below); munmap, mremap and mprotect of winvm VMAs by the program are
+ * refused where the kernel offers a hook (splits, moves, mprotect), and a
+ * VMA that disappears anyway (munmap of a whole VMA) marks the context
+ * "lost" so that the next ioctl retires the arenas it belonged to.
+ */
+
+/* Allocation-tree marker for address space outside every arena. */
+#define WINVM_NO_ARENA		xa_mk_value(0)
+
+/* Page-tree entry bit: the run is committed; the low bits are WINVM_PROT_*. */
+#define WINVM_PAGE_COMMITTED	BIT(16)
+
+/**
+ * struct winvm_alloc - one allocation (a reservation and its pages)
+ * @base: first byte, 64 KiB aligned unless split by a partial release.
+ * @end: end of the last page (exclusive).
+ * @fp_end: end of the footprint in the allocation tree: @end rounded up to
+ *	64 KiB, or @end itself once a partial release freed what followed.
+ * @prot: WINVM_PROT_* given at reservation (the allocation protection).
+ *
+ * Lives in the allocation tree; changed and freed only with ops_lock and
+ * state_lock (write) held, so readers under either lock may use it.
+ */
+struct winvm_alloc {
+	unsigned long base;
+	unsigned long end;
+	unsigned long fp_end;
+	u32 prot;
+};
+
+/**
+ * struct winvm_arena - address space winvm has mapped
+ * @node: in winvm_ctx.arenas, ordered by @start.
+ * @start: first byte, 64 KiB aligned.
+ * @end: end (exclusive), 64 KiB aligned.
+ * @shared: holds small allocations; otherwise dedicated to one reservation.
+ * @top_down: placed and filled from the top of the address space down.
+ * @link: transient list membership while a reservation creates arenas.
+ *
+ * Protected by winvm_ctx.ops_lock.
+ */
+struct winvm_arena {
+	struct rb_node node;
+	unsigned long start;
+	unsigned long end;
+	bool shared;
+	bool top_down;
+	struct list_head link;
+};
+
+/**
+ * struct winvm_ctx - per-open state, bound to one mm
+ * @mm: the address space served; ioctls from any other mm fail with EPERM.
+ * @file: the /dev/winvm file of this context (vm_file of its VMAs).
+ * @backing: shmem file holding page contents at offset == address.
+ * @mapping: @backing's page cache.
+ * @max_addr: highest user address an allocation may cover (inclusive).
+ * @ops_lock: serialises every operation that changes the address space.
+ * @state_lock: protects @allocs and @pages; also their maple-tree lock.
+ * @allocs: allocation tree (see the object model).
+ * @pages: page tree (see the object model).
+ * @arenas: struct winvm_arena by address; under @ops_lock.
+ * @spare: an empty shared arena kept mapped, or NULL; under @ops_lock.
+ * @internal: task running a mmap/munmap on the context's behalf; written
+ *	under @ops_lock, read by the VMA hooks of that same task.
+ * @internal_exec: whether the VMA being mapped by @internal is executable.
+ * @lost: a winvm VMA vanished behind the context's back; the next ioctl
+ *	rebuilds the arenas from the VMAs.
+ */
+struct winvm_ctx {
+	struct mm_struct *mm;
+	struct file *file;
+	struct file *backing;
+	struct address_space *mapping;
+	unsigned long max_addr;
+
+	struct mutex ops_lock;		/* outermost, see "Lock order" */
+	struct rw_semaphore state_lock;	/* innermost of winvm's locks */
+	struct maple_tree allocs;
+	struct maple_tree pages;
+
+	struct rb_root arenas;
+	struct winvm_arena *spare;
+	struct task_struct *internal;
+	bool internal_exec;
+	bool lost;
+};
+
+/*
+ * Lock order
+ *
+ *   ctx->ops_lock
+ *     mm->mmap_lock
+ *       ctx->state_lock
+ *         folio lock (page of the backing file)
+ *           i_mmap_rwsem, page-table locks (unmap_mapping_range)
+ *
+ * The fault path runs with mmap_lock (or, on newer kernels, the VMA lock)
+ * held and takes state_lock for read; it holds state_lock from the check of
+ * a page's state until the page is locked, and the page stays locked until
+ * its PTE is installed. Anything that takes permissions away therefore
+ * updates the state under state_lock (write), drops it, zaps the PTEs and
+ * then locks every cached page of the range once, which waits out any fault
+ * that saw the old state (winvm_zap_sync()).
+ *
+ * Operations that change the address space hold ops_lock throughout and
+ * call vm_mmap()/vm_munmap() (which take mmap_lock) with state_lock
+ * released. Queries take only mmap_lock and state_lock for read.
+ */
+
+static struct vfsmount *winvm_mnt;
+
+static const struct vm_operations_struct winvm_vm_ops;
+
+/* End (exclusive) of the range @mas last walked to, capped at @limit. */
+static unsigned long winvm_mas_end(struct ma_state *mas, unsigned long limit)
+{
+	return mas->last >= limit - 1 ? limit : mas->last + 1;
+}
+
+static bool winvm_entry_is_alloc(void *entry)
+{
+	return entry && !xa_is_value(entry);
+}
+
+static void *winvm_page_entry(u32 prot)
+{
+	return xa_mk_value(WINVM_PAGE_COMMITTED | prot);
+}
+
+static u32 winvm_entry_prot(void *entry)
+{
+	return entry ? xa_to_value(entry) & WINVM_PROT_MASK : 0;
+}
+
+/* Valid protection for committed pages: WRITE needs READ, no unknown bits. */
+static bool winvm_prot_valid(u32 prot)
+{
+	if (prot & ~WINVM_PROT_MASK)
+		return false;
+	return !(prot & WINVM_PROT_WRITE) || (prot & WINVM_PROT_READ);
+}
+
+/*
+ * Page range touched by [addr, addr + size); -EINVAL if @size is zero or
+ * the range overflows or runs past max_addr.
+ */
+static int winvm_page_range(struct winvm_ctx *ctx, u64 addr, u64 size,
+			    unsigned long *start, unsigned long *end)
+{
+	u64 last;
+
+	if (!size || check_add_overflow(addr, size - 1, &last) ||
+	    last > ctx->max_addr)
+		return -EINVAL;
+	*start = round_down(addr, PAGE_SIZE);
+	*end = round_up(last + 1, PAGE_SIZE);
+	return 0;
+}
+
+static struct winvm_alloc *winvm_alloc_find(struct winvm_ctx *ctx,
+					    unsigned long addr)
+{
+	MA_STATE(mas, &ctx->allocs, addr, addr);
+	struct winvm_alloc *alloc;
+
+	lockdep_assert_held(&ctx->state_lock);
+
+	alloc = mas_walk(&mas);
+	if (!winvm_entry_is_alloc(alloc) || addr >= alloc->end)
+		return NULL;
+	return alloc;
+}
+
+/* True if any page in [start, end) is committed. */
+static bool winvm_any_committed(struct winvm_ctx *ctx, unsigned long start,
+				unsigned long end)
+{
+	unsigned long index = start;
+
+	lockdep_assert_held(&ctx->state_lock);
+	return mt_find(&ctx->pages, &index, end - 1);
+}
+
+/*
+ * Set the pages [start, end) of @alloc to @entry (NULL: reserved), merging
+ * with equal neighbours inside the allocation. Fails only on allocation
+ * failure, in which case nothing changed.
+ */
+static int winvm_pages_set(struct winvm_ctx *ctx, struct winvm_alloc *alloc,
+			   unsigned long start, unsigned long end, void *entry,
+			   gfp_t gfp)
+{
+	MA_STATE(mas, &ctx->pages, 0, 0);
+
+	lockdep_assert_held_write(&ctx->state_lock);
+
+	if (entry && start > alloc->base) {
+		mas_set(&mas, start - 1);
+		if (mas_walk(&mas) == entry)
+			start = mas.index;
+	}
+	if (entry && end < alloc->end) {
+		mas_set(&mas, end);
+		if (mas_walk(&mas) == entry)
+			end = mas.last + 1;
+	}
+	mas_set_range(&mas, start, end - 1);
+	return mas_store_gfp(&mas, entry, gfp);
+}
+
+/* Store @entry over [start, end) of the allocation tree. */
+static int winvm_allocs_set(struct winvm_ctx *ctx, unsigned long start,
+			    unsigned long end, void *entry, gfp_t gfp)
+{
+	MA_STATE(mas, &ctx->allocs, start, end - 1);
+
+	lockdep_assert_held_write(&ctx->state_lock);
+	return mas_store_gfp(&mas, entry, gfp);
+}
+
+/*
+ * Take away access to [start, end): zap the PTEs, then lock each cached
+ * page once so that a fault which checked the old state under state_lock
+ * and still holds its page locked finishes first, and zap again what it
+ * mapped.
+ */
+static void winvm_zap_sync(struct winvm_ctx *ctx, unsigned long start,
+			   unsigned long end)
+{
+	pgoff_t index = start >> PAGE_SHIFT;
+	pgoff_t last = (end >> PAGE_SHIFT) - 1;
+	struct folio_batch fbatch;
+	unsigned int i;
+
+	lockdep_assert_not_held(&ctx->state_lock);
+
+	unmap_mapping_range(ctx->mapping, start, end - start, 1);
+
+	folio_batch_init(&fbatch);
+	while (filemap_get_folios(ctx->mapping, &index, last, &fbatch)) {
+		for (i = 0; i < folio_batch_count(&fbatch); i++) {
+			struct folio *folio = fbatch.folios[i];
+
+			folio_lock(folio);
+			if (folio_mapped(folio))
+				unmap_mapping_pages(ctx->mapping, folio->index,
+						    folio_nr_pages(folio), false);
+			folio_unlock(folio);
+		}
+		folio_batch_release(&fbatch);
+		cond_resched();
+	}
+}
+
+/*
+ * Free the memory of [start, end): zap the PTEs and drop the pages from the
+ * backing file. Truncation locks each page and unmaps it again if a racing
+ * fault mapped it, so no extra synchronisation is needed.
+ */
+static void winvm_discard(struct winvm_ctx *ctx, unsigned long start,
+			  unsigned long end)
+{
+	lockdep_assert_not_held(&ctx->state_lock);
+
+	unmap_mapping_range(ctx->mapping, start, end - start, 1);
+	shmem_truncate_range(file_inode(ctx->backing), start, end - 1);
+}
+
+static struct winvm_arena *winvm_arena_find(struct winvm_ctx *ctx,
+					    unsigned long addr)
+{
+	struct rb_node *node = ctx->arenas.rb_node;
+
+	lockdep_assert_held(&ctx->ops_lock);
+
+	while (node) {
+		struct winvm_arena *arena = rb_entry(node, struct winvm_arena,
+						     node);
+
+		if (addr < arena->start)
+			node = node->rb_left;
+		else if (addr >= arena->end)
+			node = node->rb_right;
+		else
+			return arena;
+	}
+	return NULL;
+}
+
+static bool winvm_arena_less(struct rb_node *a, const struct rb_node *b)
+{
+	return rb_entry(a, struct winvm_arena, node)->start <
+	       rb_entry(b, struct winvm_arena, node)->start;
+}
+
+static bool winvm_vma_is_ours(struct winvm_ctx *ctx,
+			      struct vm_area_struct *vma)
+{
+	return vma->vm_ops == &winvm_vm_ops && vma->vm_file == ctx->file;
+}
+
+/*
+ * vm_mmap() a range of the context's own file at offset == address. With
+ * @replace, the range must already be winvm's and is re-created with the
+ * new exec permission; otherwise it must be free.
+ */
+static int winvm_map(struct winvm_ctx *ctx, unsigned long start,
+		     unsigned long len, bool exec, bool replace)
+{
+	unsigned long prot = PROT_READ | PROT_WRITE | (exec ? PROT_EXEC : 0);
+	unsigned long flags = MAP_SHARED |
+			      (replace ? MAP_FIXED : MAP_FIXED_NOREPLACE);
+	unsigned long addr;
+
+	lockdep_assert_held(&ctx->ops_lock);
+
+	WRITE_ONCE(ctx->internal, current);
+	ctx->internal_exec = exec;
+	addr = vm_mmap(ctx->file, start, len, prot, flags, start);
+	WRITE_ONCE(ctx->internal, NULL);
+
+	if (IS_ERR_VALUE(addr))
+		return (long)addr;
+	if (WARN_ON_ONCE(addr != start))
+		return -EINVAL;
+	return 0;
+}
+
+static int winvm_unmap(struct winvm_ctx *ctx, unsigned long start,
+		       unsigned long len)
+{
+	int ret;
+
+	lockdep_assert_held(&ctx->ops_lock);
+
+	WRITE_ONCE(ctx->internal, current);
+	ret = vm_munmap(start, len);
+	WRITE_ONCE(ctx->internal, NULL);
+	return ret;
+}
+
+/*
+ * Find a free, 64 KiB aligned range of @len bytes in the process's address
+ * space below mmap_base (so the main stack keeps its room), lowest first
+ * or highest first.
+ */
+static long winvm_linux_gap(struct winvm_ctx *ctx, unsigned long len,
+			    bool top_down)
+{
+	MA_STATE(mas, &ctx->mm->mm_mt, 0, 0);
+	unsigned long length = len + WINVM_GRANULARITY - PAGE_SIZE;
+	unsigned long high = min(ctx->mm->mmap_base, ctx->max_addr + 1);
+	long addr = -ENOMEM;
+
+	if (length < len || high <= WINVM_MIN_ADDR)
+		return -ENOMEM;
+
+	mmap_read_lock(ctx->mm);
+	if (top_down) {
+		if (!mas_empty_area_rev(&mas, WINVM_MIN_ADDR, high - 1, length))
+			addr = round_down(mas.last + 1 - len,
+					  WINVM_GRANULARITY);
+	} else {
+		if (!mas_empty_area(&mas, WINVM_MIN_ADDR, high - 1, length))
+			addr = round_up(mas.index, WINVM_GRANULARITY);
+	}
+	mmap_read_unlock(ctx->mm);
+	return addr;
+}
+
+/*
+ * Map a new arena. With @start 0 the arena goes to the lowest (or highest)
+ * free range of the process; otherwise exactly at @start, failing with
+ * -EEXIST if anything is mapped there.
+ */
+static struct winvm_arena *winvm_arena_create(struct winvm_ctx *ctx,
+					      unsigned long start,
+					      unsigned long len, bool shared,
+					      bool top_down)
+{
+	struct winvm_arena *arena;
+	int tries = 0;
+	long addr;
+	int ret;
+
+	lockdep_assert_held(&ctx->ops_lock);
+
+	arena = kzalloc(sizeof(*arena), GFP_KERNEL_ACCOUNT);
+	if (!arena)
+		return ERR_PTR(-ENOMEM);
+
+	do {
+		addr = start ?: winvm_linux_gap(ctx, len, top_down);
+		if (addr < 0) {
+			ret = addr;
+			goto err_free;
+		}
+		ret = winvm_map(ctx, addr, len, false, false);
+	} while (ret == -EEXIST && !start && ++tries < WINVM_MAP_RETRIES);
+	if (ret)
+		goto err_free;
+
+	down_write(&ctx->state_lock);
+	ret = winvm_allocs_set(ctx, addr, addr + len, NULL, GFP_KERNEL);
+	up_write(&ctx->state_lock);
+	if (ret)
+		goto err_unmap;
+
+	arena->start = addr;
+	arena->end = addr + len;
+	arena->shared = shared;
+	arena->top_down = top_down;
+	rb_add(&arena->node, &ctx->arenas, winvm_arena_less);
+	return arena;
+
+err_unmap:
+	winvm_unmap(ctx, addr, len);
+err_free:
+	kfree(arena);
+	return ERR_PTR(ret);
+}
+
+/*
+ * Unmap winvm's own VMAs in [start, end), leaving alone anything the program
+ * mapped there after unmapping winvm's.
+ */
+static int winvm_unmap_ours(struct winvm_ctx *ctx, unsigned long start,
+			    unsigned long end)
+{
+	struct vm_area_struct *vma;
+	unsigned long from, to;
+	int ret;
+
+	lockdep_assert_held(&ctx->ops_lock);
+
+	while (start < end) {
+		from = end;
+		to = end;
+		mmap_read_lock(ctx->mm);
+		for (vma = find_vma(ctx->mm, start); vma && vma->vm_start < end;
+		     vma = find_vma(ctx->mm, vma->vm_end)) {
+			if (winvm_vma_is_ours(ctx, vma)) {
+				from = max(vma->vm_start, start);
+				to = min(vma->vm_end, end);
+				break;
+			}
+		}
+		mmap_read_unlock(ctx->mm);
+		if (from == end)
+			return 0;
+		ret = winvm_unmap(ctx, from, to - from);
+		if (ret)
+			return ret;
+		start = to;
+	}
+	return 0;
+}
+
+/*
+ * Unmap an arena and give its range back to the process. Its VMAs go first:
+ * if that fails (a fatal signal is pending), the arena stays and false is
+ * returned.
+ */
+static bool winvm_arena_destroy(struct winvm_ctx *ctx,
+				struct winvm_arena *arena)
+{
+	lockdep_assert_held(&ctx->ops_lock);
+
+	if (winvm_unmap_ours(ctx, arena->start, arena->end))
+		return false;
+
+	down_write(&ctx->state_lock);
+	winvm_allocs_set(ctx, arena->start, arena->end, WINVM_NO_ARENA,
+			 GFP_KERNEL | __GFP_NOFAIL);
+	up_write(&ctx->state_lock);
+
+	if (ctx->spare == arena)
+		ctx->spare = NULL;
+	rb_erase(&arena->node, &ctx->arenas);
+	kfree(arena);
+	return true;
+}
+
+static bool winvm_arena_empty(struct winvm_ctx *ctx,
+			      struct winvm_arena *arena)
+{
+	unsigned long index = arena->start;
+	bool empty;
+
+	down_read(&ctx->state_lock);
+	empty = !mt_find(&ctx->allocs, &index, arena->end - 1);
+	up_read(&ctx->state_lock);
+	return empty;
+}
+
+/*
+ * After a release in [start, end): unmap the arenas it emptied, keeping one
+ * empty shared arena so that a program allocating and freeing in a loop
+ * does not map and unmap an arena every time.
+ */
+static void winvm_arenas_trim(struct winvm_ctx *ctx, unsigned long start,
+			      unsigned long end)
+{
+	struct winvm_arena *arena;
+
+	lockdep_assert_held(&ctx->ops_lock);
+
+	while (start < end && (arena = winvm_arena_find(ctx, start))) {
+		start = arena->end;
+		if (!winvm_arena_empty(ctx, arena) || ctx->spare == arena)
+			continue;
+		if (arena->shared && !ctx->spare) {
+			ctx->spare = arena;
+			continue;
+		}
+		winvm_arena_destroy(ctx, arena);
+	}
+}
+
+/*
+ * Make every VMA in [start, end) executable or not. The VMAs are re-created
+ * (contents live in the backing file, so nothing is lost); neighbours in
+ * the same arena that already have the wanted permission are folded in so
+ * that VMAs only ever split between executable and non-executable runs.
+ */
+static int winvm_set_exec(struct winvm_ctx *ctx, unsigned long start,
+			  unsigned long end, bool exec)
+{
+	unsigned long lo = start, hi = end, pos;
+	struct winvm_arena *first, *last;
+	struct vm_area_struct *vma;
+	bool mismatch = false;
+	int ret = 0;
+
+	lockdep_assert_held(&ctx->ops_lock);
+
+	first = winvm_arena_find(ctx, start);
+	last = winvm_arena_find(ctx, end - 1);
+	if (!first || !last)
+		return -ENXIO;
+
+	mmap_read_lock(ctx->mm);
+	for (pos = start; pos < end; pos = vma->vm_end) {
+		vma = find_vma(ctx->mm, pos);
+		if (!vma || vma->vm_start > pos || !winvm_vma_is_ours(ctx, vma)) {
+			ret = -ENXIO;
+			break;
+		}
+		if (!!(vma->vm_flags & VM_EXEC) != exec)
+			mismatch = true;
+	}
+	if (!ret && mismatch) {
+		vma = find_vma(ctx->mm, start - 1);
+		if (start > first->start && vma && vma->vm_end == start &&
+		    winvm_vma_is_ours(ctx, vma) &&
+		    !!(vma->vm_flags & VM_EXEC) == exec)
+			lo = max(vma->vm_start, first->start);
+		vma = find_vma(ctx->mm, end);
+		if (end < last->end && vma && vma->vm_start == end &&
+		    winvm_vma_is_ours(ctx, vma) &&
+		    !!(vma->vm_flags & VM_EXEC) == exec)
+			hi = min(vma->vm_end, last->end);
+	}
+	mmap_read_unlock(ctx->mm);
+
+	if (ret || !mismatch)
+		return ret;
+	return winvm_map(ctx, lo, hi - lo, exec, true);
+}
+
+/*
+ * Commit [start, end) of @alloc with @prot. Pages already committed keep
+ * their contents and take the new protection; if they may lose access,
+ * their PTEs go.
+ */
+static int winvm_commit(struct winvm_ctx *ctx, struct winvm_alloc *alloc,
+			unsigned long start, unsigned long end, u32 prot)
+{
+	bool recommit;
+	int ret;
+
+	lockdep_assert_held(&ctx->ops_lock);
+
+	ret = winvm_set_exec(ctx, start, end, prot & WINVM_PROT_EXEC);
+	if (ret)
+		return ret;
+
+	down_write(&ctx->state_lock);
+	recommit = winvm_any_committed(ctx, start, end);
+	ret = winvm_pages_set(ctx, alloc, start, end, winvm_page_entry(prot),
+			      GFP_KERNEL);
+	up_write(&ctx->state_lock);
+
+	if (!ret && recommit)
+		winvm_zap_sync(ctx, start, end);
+	return ret;
+}
+
+/* Decommit [start, end) of @alloc; cannot fail. */
+static void winvm_decommit(struct winvm_ctx *ctx, struct winvm_alloc *alloc,
+			   unsigned long start, unsigned long end)
+{
+	lockdep_assert_held(&ctx->ops_lock);
+
+	down_write(&ctx->state_lock);
+	winvm_pages_set(ctx, alloc, start, end, NULL,
+			GFP_KERNEL | __GFP_NOFAIL);
+	up_write(&ctx->state_lock);
+
+	winvm_discard(ctx, start, end);
+}
+
+/*
+ * Release [start, end) of @alloc. The pieces left on either side become
+ * allocations of their own, based at their first page. Arena trimming is
+ * left to the caller.
+ */
+static int winvm_release(struct winvm_ctx *ctx, struct winvm_alloc *alloc,
+			 unsigned long start, unsigned long end)
+{
+	const gfp_t nofail = GFP_KERNEL | __GFP_NOFAIL;
+	struct winvm_alloc *tail = NULL;
+
+	lockdep_assert_held(&ctx->ops_lock);
+
+	if (start > alloc->base && end < alloc->end) {
+		tail = kmalloc(sizeof(*tail), GFP_KERNEL_ACCOUNT);
+		if (!tail)
+			return -ENOMEM;
+		tail->base = end;
+		tail->end = alloc->end;
+		tail->fp_end = alloc->fp_end;
+		tail->prot = alloc->prot;
+	}
+
+	/* From here on nothing may fail: the state only moves forward. */
+	down_write(&ctx->state_lock);
+	winvm_pages_set(ctx, alloc, start, end, NULL, nofail);
+	if (start == alloc->base && end == alloc->end) {
+		winvm_allocs_set(ctx, alloc->base, alloc->fp_end, NULL, nofail);
+	} else if (start == alloc->base) {
+		winvm_allocs_set(ctx, start, end, NULL, nofail);
+		alloc->base = end;
+		alloc = NULL;
+	} else {
+		winvm_allocs_set(ctx, start, tail ? end : alloc->fp_end, NULL,
+				 nofail);
+		if (tail)
+			winvm_allocs_set(ctx, end, tail->fp_end, tail, nofail);
+		alloc->end = start;
+		alloc->fp_end = start;
+		alloc = NULL;
+	}
+	up_write(&ctx->state_lock);
+
+	kfree(alloc);
+	winvm_discard(ctx, start, end);
+	return 0;
+}
+
+/*
+ * Insert a reservation of [base, end) with footprint [base, fp_end) in free
+ * arena space, committing it at once if @commit.
+ */
+static int winvm_insert(struct winvm_ctx *ctx, unsigned long base,
+			unsigned long end, unsigned long fp_end, u32 prot,
+			bool commit)
+{
+	struct winvm_alloc *alloc;
+	int ret;
+
+	lockdep_assert_held(&ctx->ops_lock);
+
+	alloc = kmalloc(sizeof(*alloc), GFP_KERNEL_ACCOUNT);
+	if (!alloc)
+		return -ENOMEM;
+	alloc->base = base;
+	alloc->end = end;
+	alloc->fp_end = fp_end;
+	alloc->prot = prot;
+
+	down_write(&ctx->state_lock);
+	ret = winvm_allocs_set(ctx, base, alloc->fp_end, alloc, GFP_KERNEL);
+	up_write(&ctx->state_lock);
+	if (ret) {
+		kfree(alloc);
+		return ret;
+	}
+
+	if (commit) {
+		ret = winvm_commit(ctx, alloc, base, end, prot);
+		if (ret)
+			winvm_release(ctx, alloc, base, end);
+	}
+	return ret;
+}
+
+/*
+ * Free space for a reservation with footprint @len in the existing arenas
+ * of the wanted direction: 0 if there is none.
+ */
+static unsigned long winvm_arena_space(struct winvm_ctx *ctx,
+				       unsigned long len, bool top_down)
+{
+	MA_STATE(mas, &ctx->allocs, 0, 0);
+	struct winvm_arena *arena;
+	unsigned long addr;
+	int ret;
+
+	lockdep_assert_held(&ctx->ops_lock);
+
+	down_read(&ctx->state_lock);
+	if (top_down)
+		ret = mas_empty_area_rev(&mas, WINVM_MIN_ADDR, ctx->max_addr,
+					 len);
+	else
+		ret = mas_empty_area(&mas, WINVM_MIN_ADDR, ctx->max_addr, len);
+	up_read(&ctx->state_lock);
+	if (ret)
+		return 0;
+
+	/* Gaps start and end on arena and footprint boundaries: aligned. */
+	addr = top_down ? mas.last + 1 - len : mas.index;
+	if (!IS_ALIGNED(addr, WINVM_GRANULARITY))
+		return 0;
+
+	arena = winvm_arena_find(ctx, addr);
+	if (!arena || arena->top_down != top_down)
+		return 0;
+	if (ctx->spare == arena)
+		ctx->spare = NULL;
+	return addr;
+}
+
+/* Reserve @len bytes wherever there is room; returns the base. */
+static long winvm_reserve_any(struct winvm_ctx *ctx, unsigned long len,
+			      u32 prot, bool commit, bool top_down)
+{
+	unsigned long fp = round_up(len, WINVM_GRANULARITY);
+	struct winvm_arena *arena;
+	unsigned long base;
+	int ret;
+
+	lockdep_assert_held(&ctx->ops_lock);
+
+	if (fp < len || fp > ctx->max_addr + 1 - WINVM_MIN_ADDR)
+		return -EINVAL;
+
+	base = winvm_arena_space(ctx, fp, top_down);
+	if (!base) {
+		bool shared = fp <= WINVM_ARENA_DEDICATED;
+
+		arena = winvm_arena_create(ctx, 0,
+					   shared ? WINVM_ARENA_SIZE : fp,
+					   shared, top_down);
+		if (IS_ERR(arena))
+			return PTR_ERR(arena);
+		base = top_down ? arena->end - fp : arena->start;
+	}
+
+	ret = winvm_insert(ctx, base, base + len, base + fp, prot, commit);
+	if (ret) {
+		winvm_arenas_trim(ctx, base, base + fp);
+		return ret;
+	}
+	return base;
+}
+
+/*
+ * Reserve exactly [base, end), which must hold no allocation. The footprint
+ * runs on to the next 64 KiB boundary or the next allocation, whichever
+ * comes first; the parts of it outside every arena get dedicated arenas,
+ * which fails with -EEXIST where the program has mapped something.
+ */
+static int winvm_reserve_at(struct winvm_ctx *ctx, unsigned long base,
+			    unsigned long end, u32 prot, bool commit)
+{
+	MA_STATE(mas, &ctx->allocs, base, base);
+	unsigned long fp_end = round_up(end, WINVM_GRANULARITY);
+	struct winvm_arena *arena, *tmp;
+	unsigned long pos = base;
+	LIST_HEAD(created);
+	void *entry;
+	int ret = 0;
+
+	lockdep_assert_held(&ctx->ops_lock);
+
+	down_read(&ctx->state_lock);
+	mas_for_each(&mas, entry, fp_end - 1) {
+		if (!winvm_entry_is_alloc(entry))
+			continue;
+		if (mas.index < end)
+			ret = -EEXIST;
+		else
+			fp_end = mas.index;
+		break;
+	}
+	up_read(&ctx->state_lock);
+	if (ret)
+		return ret;
+
+	while (pos < fp_end) {
+		unsigned long hole_end;
+
+		arena = winvm_arena_find(ctx, pos);
+		if (arena) {
+			pos = arena->end;
+			continue;
+		}
+		/* Up to the next arena or the end of the footprint. */
+		down_read(&ctx->state_lock);
+		mas_set(&mas, pos);
+		mas_walk(&mas);
+		hole_end = winvm_mas_end(&mas, fp_end);
+		up_read(&ctx->state_lock);
+
+		arena = winvm_arena_create(ctx, pos, hole_end - pos, false,
+					   false);
+		if (IS_ERR(arena)) {
+			ret = PTR_ERR(arena);
+			goto err_destroy;
+		}
+		list_add(&arena->link, &created);
+		pos = hole_end;
+	}
+
+	ret = winvm_insert(ctx, base, end, fp_end, prot, commit);
+	if (ret)
+		goto err_destroy;
+	return 0;
+
+err_destroy:
+	list_for_each_entry_safe(arena, tmp, &created, link)
+		winvm_arena_destroy(ctx, arena);
+	return ret;
+}
+
+/* Release whole allocations overlapping [start, end). */
+static void winvm_release_overlapping(struct winvm_ctx *ctx,
+				      unsigned long start, unsigned long end)
+{
+	struct winvm_alloc *alloc;
+	unsigned long index;
+	void *entry;
+
+	lockdep_assert_held(&ctx->ops_lock);
+
+	for (;;) {
+		index = start;
+		down_read(&ctx->state_lock);
+		do {
+			entry = mt_find(&ctx->allocs, &index, end - 1);
+		} while (entry && !winvm_entry_is_alloc(entry));
+		up_read(&ctx->state_lock);
+		if (!entry)
+			break;
+		alloc = entry;
+		winvm_release(ctx, alloc, alloc->base, alloc->end);
+	}
+}
+
+static bool winvm_arena_intact(struct winvm_ctx *ctx,
+			       struct winvm_arena *arena)
+{
+	unsigned long pos = arena->start;
+	struct vm_area_struct *vma;
+
+	mmap_read_lock(ctx->mm);
+	while (pos < arena->end) {
+		vma = find_vma(ctx->mm, pos);
+		if (!vma || vma->vm_start > pos || !winvm_vma_is_ours(ctx, vma))
+			break;
+		pos = vma->vm_end;
+	}
+	mmap_read_unlock(ctx->mm);
+	return pos >= arena->end;
+}
+
+/*
+ * A winvm VMA was unmapped behind the context's back: retire every arena
+ * that lost address space, releasing the allocations that touch it.
+ */
+static void winvm_resync(struct winvm_ctx *ctx)
+{
+	struct winvm_arena *arena;
+	struct rb_node *node;
+
+	lockdep_assert_held(&ctx->ops_lock);
+
+	if (!READ_ONCE(ctx->lost))
+		return;
+	WRITE_ONCE(ctx->lost, false);
+
+	for (node = rb_first(&ctx->arenas); node; ) {
+		arena = rb_entry(node, struct winvm_arena, node);
+		node = rb_next(node);
+		if (winvm_arena_intact(ctx, arena))
+			continue;
+		winvm_release_overlapping(ctx, arena->start, arena->end);
+		if (!winvm_arena_destroy(ctx, arena))
+			WRITE_ONCE(ctx->lost, true);
+	}
+}
+
+/*
+ * Describe the free range starting at @addr: it ends at the next allocation
+ * or at the next mapping that is not winvm's.
+ */
+static void winvm_query_free(struct winvm_ctx *ctx, unsigned long addr,
+			     unsigned long from, struct winvm_query_args *args)
+{
+	unsigned long end = ctx->max_addr + 1;
+	unsigned long index = from;
+	struct vm_area_struct *vma;
+	void *entry;
+
+	mmap_assert_locked(ctx->mm);
+	lockdep_assert_held(&ctx->state_lock);
+
+	do {
+		entry = mt_find(&ctx->allocs, &index, ctx->max_addr);
+	} while (entry && !winvm_entry_is_alloc(entry));
+	if (entry)
+		end = min(end, ((struct winvm_alloc *)entry)->base);
+
+	for (vma = find_vma(ctx->mm, addr); vma && vma->vm_start < end;
+	     vma = find_vma(ctx->mm, vma->vm_end)) {
+		if (!winvm_vma_is_ours(ctx, vma)) {
+			end = max(vma->vm_start, addr);
+			break;
+		}
+	}
+
+	args->out_state = WINVM_STATE_FREE;
+	args->out_type = WINVM_TYPE_NONE;
+	args->out_region_size = end - addr;
+}
+
+static u32 winvm_vma_prot(struct vm_area_struct *vma)
+{
+	u32 prot = 0;
+
+	if (vma->vm_flags & VM_READ)
+		prot |= WINVM_PROT_READ;
+	if (vma->vm_flags & VM_WRITE)
+		prot |= WINVM_PROT_WRITE;
+	if (vma->vm_flags & VM_EXEC)
+		prot |= WINVM_PROT_EXEC;
+	if ((prot & WINVM_PROT_WRITE) && vma->vm_file &&
+	    !(vma->vm_flags & VM_SHARED))
+		prot |= WINVM_PROT_COPY;
+	return prot;
+}
+
+/* Adjacent VMA mapping the same file: part of the same image or view. */
+static bool winvm_vma_same_file(struct vm_area_struct *a,
+				struct vm_area_struct *b)
+{
+	return a && b && a->vm_file && a->vm_file == b->vm_file &&
+	       (a->vm_end == b->vm_start || b->vm_end == a->vm_start);
+}
+
+/*
+ * Describe a mapping winvm did not make, in the terms of the query: a file
+ * mapping is an image if any VMA of the contiguous run mapping that file is
+ * executable, a view otherwise; anonymous memory is private.
+ */
+static void winvm_query_vma(struct winvm_ctx *ctx, struct vm_area_struct *vma,
+			    unsigned long addr, struct winvm_query_args *args)
+{
+	struct vm_area_struct *first = vma, *next, *prev;
+	bool exec = vma->vm_flags & VM_EXEC;
+	unsigned long end = vma->vm_end;
+	u32 prot = winvm_vma_prot(vma);
+	u32 state = WINVM_STATE_COMMIT;
+	u32 type;
+
+	mmap_assert_locked(ctx->mm);
+
+	if (vma->vm_file) {
+		while (first->vm_start &&
+		       (prev = vma_lookup(ctx->mm, first->vm_start - 1)) &&
+		       winvm_vma_same_file(prev, first)) {
+			first = prev;
+			exec |= first->vm_flags & VM_EXEC;
+		}
+		for (next = find_vma(ctx->mm, vma->vm_end);
+		     !exec && winvm_vma_same_file(vma, next);
+		     next = find_vma(ctx->mm, next->vm_end))
+			exec |= next->vm_flags & VM_EXEC;
+		if (exec && !(vma->vm_flags & VM_SHARED))
+			type = WINVM_TYPE_IMAGE;
+		else
+			type = WINVM_TYPE_MAPPED;
+	} else {
+		type = WINVM_TYPE_PRIVATE;
+		if (!prot)
+			state = WINVM_STATE_RESERVE;
+	}
+
+	/* The region runs on over adjacent VMAs that look the same. */
+	for (next = find_vma(ctx->mm, end); next && next->vm_start == end &&
+	     next->vm_file == vma->vm_file && winvm_vma_prot(next) == prot &&
+	     end <= ctx->max_addr;
+	     next = find_vma(ctx->mm, end))
+		end = next->vm_end;
+
+	args->out_alloc_base = first->vm_start;
+	if (type == WINVM_TYPE_IMAGE)
+		args->out_alloc_prot = WINVM_PROT_READ | WINVM_PROT_WRITE |
+				       WINVM_PROT_EXEC | WINVM_PROT_COPY;
+	else
+		args->out_alloc_prot = winvm_vma_prot(first);
+	args->out_prot = state == WINVM_STATE_COMMIT ? prot : 0;
+	args->out_state = state;
+	args->out_type = type;
+	args->out_region_size = min(end, ctx->max_addr + 1) - addr;
+}
+
+/* Describe a page of a winvm allocation. */
+static void winvm_query_alloc(struct winvm_ctx *ctx, struct winvm_alloc *alloc,
+			      unsigned long addr, struct winvm_query_args *args)
+{
+	MA_STATE(mas, &ctx->pages, addr, addr);
+	unsigned long end;
+	void *entry;
+
+	lockdep_assert_held(&ctx->state_lock);
+
+	entry = mas_walk(&mas);
+	end = winvm_mas_end(&mas, alloc->end);
+	/* Runs are merged when stored; follow any that were not. */
+	while (entry && end < alloc->end) {
+		mas_set(&mas, end);
+		if (mas_walk(&mas) != entry)
+			break;
+		end = winvm_mas_end(&mas, alloc->end);
+	}
+
+	args->out_flags = WINVM_QUERY_WINVM;
+	args->out_alloc_base = alloc->base;
+	args->out_alloc_prot = alloc->prot;
+	args->out_prot = winvm_entry_prot(entry);
+	args->out_state = entry ? WINVM_STATE_COMMIT : WINVM_STATE_RESERVE;
+	args->out_type = WINVM_TYPE_PRIVATE;
+	args->out_region_size = end - addr;
+}
+
+static void winvm_query(struct winvm_ctx *ctx, unsigned long addr,
+			struct winvm_query_args *args)
+{
+	MA_STATE(mas, &ctx->allocs, addr, addr);
+	struct vm_area_struct *vma;
+	unsigned long from = addr;
+	void *entry;
+
+	args->out_base = addr;
+
+	/* Allocations need only the state lock. */
+	down_read(&ctx->state_lock);
+	entry = mas_walk(&mas);
+	if (winvm_entry_is_alloc(entry) &&
+	    addr < ((struct winvm_alloc *)entry)->end) {
+		winvm_query_alloc(ctx, entry, addr, args);
+		up_read(&ctx->state_lock);
+		return;
+	}
+	up_read(&ctx->state_lock);
+
+	mmap_read_lock(ctx->mm);
+	down_read(&ctx->state_lock);
+	mas_set(&mas, addr);
+	entry = mas_walk(&mas);
+	if (winvm_entry_is_alloc(entry)) {
+		if (addr < ((struct winvm_alloc *)entry)->end) {
+			winvm_query_alloc(ctx, entry, addr, args);
+			goto out;
+		}
+		from = mas.last + 1;	/* past the slack of the footprint */
+	}
+	vma = vma_lookup(ctx->mm, addr);
+	if (vma && !winvm_vma_is_ours(ctx, vma))
+		winvm_query_vma(ctx, vma, addr, args);
+	else
+		winvm_query_free(ctx, addr, from, args);
+out:
+	up_read(&ctx->state_lock);
+	mmap_read_unlock(ctx->mm);
+}
+
+/*
+ * The fault path. A fault on a winvm VMA maps the page from the backing
+ * file if the page is committed with the access asked for; anything else
+ * gets SIGSEGV. A page that is not executable is never mapped into an
+ * executable VMA (that only happens for an instant while winvm_set_exec()
+ * moves a range), so the VMA never grants more than the page allows.
+ */
+static bool winvm_access_ok(struct vm_area_struct *vma, void *entry,
+			    unsigned int fault_flags)
+{
+	u32 prot = winvm_entry_prot(entry);
+
+	if (!entry)
+		return false;
+	if ((vma->vm_flags & VM_EXEC) && !(prot & WINVM_PROT_EXEC))
+		return false;
+	if (fault_flags & FAULT_FLAG_WRITE)
+		return prot & WINVM_PROT_WRITE;
+	if (fault_flags & FAULT_FLAG_INSTRUCTION)
+		return prot & WINVM_PROT_EXEC;
+	return prot & (WINVM_PROT_READ | WINVM_PROT_EXEC);
+}
+
+static void *winvm_page_state(struct winvm_ctx *ctx, unsigned long addr)
+{
+	MA_STATE(mas, &ctx->pages, addr, addr);
+
+	lockdep_assert_held(&ctx->state_lock);
+	return mas_walk(&mas);
+}
+
+/*
+ * Lock @page for the fault; VM_FAULT_NOPAGE (retry) if it was truncated
+ * meanwhile.
+ */
+static vm_fault_t winvm_lock_page(struct winvm_ctx *ctx, struct page *page)
+{
+	lock_page(page);
+	if (unlikely(page->mapping != ctx->mapping)) {
+		unlock_page(page);
+		return VM_FAULT_NOPAGE;
+	}
+	return VM_FAULT_LOCKED;
+}
+
+static vm_fault_t winvm_fault(struct vm_fault *vmf)
+{
+	struct vm_area_struct *vma = vmf->vma;
+	struct winvm_ctx *ctx = vma->vm_file->private_data;
+	struct page *page;
+	vm_fault_t ret;
+
+	if (unlikely(vma->vm_mm != ctx->mm))
+		return VM_FAULT_SIGSEGV;
+
+	down_read(&ctx->state_lock);
+	if (!winvm_access_ok(vma, winvm_page_state(ctx, vmf->address),
+			     vmf->flags)) {
+		ret = VM_FAULT_SIGSEGV;
+		goto out;
+	}
+
+	page = shmem_read_mapping_page_gfp(ctx->mapping, vmf->pgoff,
+					   mapping_gfp_mask(ctx->mapping));
+	if (IS_ERR(page)) {
+		ret = vmf_error(PTR_ERR(page));
+		goto out;
+	}
+	ret = winvm_lock_page(ctx, page);
+	if (ret & VM_FAULT_LOCKED)
+		vmf->page = page;
+	else
+		put_page(page);
+out:
+	up_read(&ctx->state_lock);
+	return ret;
+}
+
+/* First write to a page mapped read-only: allowed if the page is writable. */
+static vm_fault_t winvm_page_mkwrite(struct vm_fault *vmf)
+{
+	struct vm_area_struct *vma = vmf->vma;
+	struct winvm_ctx *ctx = vma->vm_file->private_data;
+	vm_fault_t ret;
+
+	if (unlikely(vma->vm_mm != ctx->mm))
+		return VM_FAULT_SIGSEGV;
+
+	down_read(&ctx->state_lock);
+	if (winvm_access_ok(vma, winvm_page_state(ctx, vmf->address),
+			    vmf->flags))
+		ret = winvm_lock_page(ctx, vmf->page);
+	else
+		ret = VM_FAULT_SIGSEGV;
+	up_read(&ctx->state_lock);
+	return ret;
+}
+
+static bool winvm_vma_internal(struct vm_area_struct *vma)
+{
+	struct winvm_ctx *ctx = vma->vm_file->private_data;
+
+	return vma->vm_mm != ctx->mm || READ_ONCE(ctx->internal) == current;
+}
+
+/* A winvm VMA is gone; if the program did it, rebuild on the next ioctl. */
+static void winvm_vma_close(struct vm_area_struct *vma)
+{
+	struct winvm_ctx *ctx = vma->vm_file->private_data;
+
+	if (winvm_vma_internal(vma) || !atomic_read(&vma->vm_mm->mm_users))
+		return;
+	WRITE_ONCE(ctx->lost, true);
+}
+
+/* Partial munmap, mremap shrink and the like: winvm's own changes only. */
+static int winvm_vma_may_split(struct vm_area_struct *vma, unsigned long addr)
+{
+	return winvm_vma_internal(vma) ? 0 : -EINVAL;
+}
+
+static int winvm_vma_mremap(struct vm_area_struct *vma)
+{
+	return -EINVAL;
+}
+
+static int winvm_vma_mprotect(struct vm_area_struct *vma, unsigned long start,
+			      unsigned long end, unsigned long newflags)
+{
+	return -EACCES;
+}
+
+static const struct vm_operations_struct winvm_vm_ops = {
+	.fault		= winvm_fault,
+	.page_mkwrite	= winvm_page_mkwrite,
+	.close		= winvm_vma_close,
+	.may_split	= winvm_vma_may_split,
+	.mremap		= winvm_vma_mremap,
+	.mprotect	= winvm_vma_mprotect,
+};
+
+/*
+ * ioctl handlers: copy in, validate, lock, act, unlock, copy out.
+ */
+
+/* Take ops_lock and catch up with VMAs the program unmapped. */
+static int winvm_lock_ops(struct winvm_ctx *ctx)
+{
+	if (mutex_lock_killable(&ctx->ops_lock))
+		return -EINTR;
+	winvm_resync(ctx);
+	return 0;
+}
+
+static int winvm_ioctl_get_info(struct winvm_ctx *ctx, void __user *argp)
+{
+	struct winvm_info info = {
+		.api_version	= WINVM_API_VERSION,
+		.page_size	= PAGE_SIZE,
+		.features	= WINVM_FEATURE_PARTIAL_RELEASE,
+		.granularity	= WINVM_GRANULARITY,
+		.min_address	= WINVM_MIN_ADDR,
+		.max_address	= ctx->max_addr,
+	};
+
+	if (copy_to_user(argp, &info, sizeof(info)))
+		return -EFAULT;
+	return 0;
+}
+
+static int winvm_ioctl_alloc(struct winvm_ctx *ctx, void __user *argp)
+{
+	struct winvm_alloc_args args;
+	bool reserve, commit, top_down;
+	unsigned long start, end;
+	struct winvm_alloc *alloc;
+	long base;
+	int ret;
+
+	if (copy_from_user(&args, argp, sizeof(args)))
+		return -EFAULT;
+
+	if (args.flags & ~WINVM_ALLOC_MASK)
+		return -EINVAL;
+	commit = args.flags & WINVM_ALLOC_COMMIT;
+	reserve = (args.flags & WINVM_ALLOC_RESERVE) || (commit && !args.addr);
+	top_down = args.flags & WINVM_ALLOC_TOP_DOWN;
+	if ((!reserve && !commit) || !args.size || !winvm_prot_valid(args.prot))
+		return -EINVAL;
+	if (args.addr) {
+		ret = winvm_page_range(ctx, args.addr, args.size, &start, &end);
+		if (ret || args.addr < WINVM_MIN_ADDR)
+			return -EINVAL;
+		if (reserve)
+			start = round_down(args.addr, WINVM_GRANULARITY);
+	} else {
+		if (args.size > ctx->max_addr + 1 - WINVM_MIN_ADDR)
+			return -EINVAL;
+		start = 0;
+		end = PAGE_ALIGN(args.size);
+	}
+	/* Fail on an unwritable argument before anything is allocated. */
+	if (copy_to_user(argp, &args, sizeof(args)))
+		return -EFAULT;
+
+	ret = winvm_lock_ops(ctx);
+	if (ret)
+		return ret;
+
+	if (reserve && !start) {
+		base = winvm_reserve_any(ctx, end, args.prot, commit, top_down);
+		ret = base < 0 ? base : 0;
+		if (!ret) {
+			start = base;
+			end += base;
+		}
+	} else if (reserve) {
+		ret = winvm_reserve_at(ctx, start, end, args.prot, commit);
+	} else {
+		down_read(&ctx->state_lock);
+		alloc = winvm_alloc_find(ctx, start);
+		up_read(&ctx->state_lock);
+		if (!alloc || end > alloc->end)
+			ret = -ENXIO;
+		else
+			ret = winvm_commit(ctx, alloc, start, end, args.prot);
+	}
+
+	mutex_unlock(&ctx->ops_lock);
+	if (ret)
+		return ret;
+
+	args.out_addr = start;
+	args.out_size = end - start;
+	if (copy_to_user(argp, &args, sizeof(args)))
+		return -EFAULT;
+	return 0;
+}
+
+static int winvm_ioctl_free(struct winvm_ctx *ctx, void __user *argp)
+{
+	struct winvm_free_args args;
+	unsigned long start, end;
+	struct winvm_alloc *alloc;
+	int ret = 0;
+
+	if (copy_from_user(&args, argp, sizeof(args)))
+		return -EFAULT;
+
+	if (args.pad || (args.flags != WINVM_FREE_DECOMMIT &&
+			 args.flags != WINVM_FREE_RELEASE))
+		return -EINVAL;
+	if (!args.addr || args.addr > ctx->max_addr)
+		return -EINVAL;
+	if (args.size) {
+		ret = winvm_page_range(ctx, args.addr, args.size, &start, &end);
+		if (ret)
+			return ret;
+	} else {
+		start = round_down(args.addr, PAGE_SIZE);
+	}
+
+	ret = winvm_lock_ops(ctx);
+	if (ret)
+		return ret;
+
+	down_read(&ctx->state_lock);
+	alloc = winvm_alloc_find(ctx, start);
+	up_read(&ctx->state_lock);
+	if (!alloc || (!args.size && start != alloc->base)) {
+		ret = -ENXIO;
+		goto out_unlock;
+	}
+	if (!args.size) {
+		end = alloc->end;
+	} else if (end > alloc->end) {
+		ret = -EINVAL;
+		goto out_unlock;
+	}
+
+	if (args.flags == WINVM_FREE_DECOMMIT) {
+		winvm_decommit(ctx, alloc, start, end);
+	} else {
+		unsigned long fp_end = alloc->fp_end;
+
+		ret = winvm_release(ctx, alloc, start, end);
+		if (!ret)
+			winvm_arenas_trim(ctx, start, fp_end);
+	}
+
+out_unlock:
+	mutex_unlock(&ctx->ops_lock);
+	if (ret)
+		return ret;
+
+	args.out_addr = start;
+	args.out_size = end - start;
+	if (copy_to_user(argp, &args, sizeof(args)))
+		return -EFAULT;
+	return 0;
+}
+
+static int winvm_ioctl_query(struct winvm_ctx *ctx, void __user *argp)
+{
+	struct winvm_query_args args;
+	u64 addr;
+
+	if (copy_from_user(&args, argp, sizeof(args)))
+		return -EFAULT;
+	if (args.flags || args.addr > ctx->max_addr)
+		return -EINVAL;
+
+	/* Queries take no ops_lock, unless the VMAs must be caught up with. */
+	if (READ_ONCE(ctx->lost)) {
+		if (winvm_lock_ops(ctx))
+			return -EINTR;
+		mutex_unlock(&ctx->ops_lock);
+	}
+
+	addr = args.addr;
+	memset(&args, 0, sizeof(args));
+	args.addr = addr;
+	winvm_query(ctx, round_down(addr, PAGE_SIZE), &args);
+
+	if (copy_to_user(argp, &args, sizeof(args)))
+		return -EFAULT;
+	return 0;
+}
+
+/*
+ * Only winvm itself maps its file (winvm_map()); a program's mmap() of
+ * /dev/winvm is refused.
+ */
+static int winvm_mmap(struct file *file, struct vm_area_struct *vma)
+{
+	struct winvm_ctx *ctx = file->private_data;
+
+	if (READ_ONCE(ctx->internal) != current || vma->vm_mm != ctx->mm)
+		return -ENODEV;
+	if (!(vma->vm_flags & VM_SHARED))
+		return -EINVAL;
+
+	/* READ_IMPLIES_EXEC must not make non-executable pages executable. */
+	if (!ctx->internal_exec)
+		winvm_vm_flags_clear(vma, VM_EXEC);
+	winvm_vm_flags_set(vma, VM_DONTCOPY | VM_DONTEXPAND | VM_NOHUGEPAGE);
+	vma->vm_ops = &winvm_vm_ops;
+	return 0;
+}
+
+static long winvm_ioctl(struct file *file, unsigned int cmd, unsigned long parm)
+{
+	struct winvm_ctx *ctx = file->private_data;
+	void __user *argp = (void __user *)parm;
+
+	if (current->mm != ctx->mm)
+		return -EPERM;
+
+	switch (cmd) {
+	case WINVM_IOC_GET_INFO:
+		return winvm_ioctl_get_info(ctx, argp);
+	case WINVM_IOC_ALLOC:
+		return winvm_ioctl_alloc(ctx, argp);
+	case WINVM_IOC_FREE:
+		return winvm_ioctl_free(ctx, argp);
+	case WINVM_IOC_QUERY:
+		return winvm_ioctl_query(ctx, argp);
+	default:
+		return -ENOIOCTLCMD;
+	}
+}
+
+static unsigned long winvm_max_addr(struct mm_struct *mm)
+{
+	unsigned long top = mm->task_size;
+
+#ifdef DEFAULT_MAP_WINDOW
+	top = min_t(unsigned long, top, DEFAULT_MAP_WINDOW);
+#endif
+	return round_down(top, PAGE_SIZE) - 1;
+}
+
+static int winvm_open(struct inode *inode, struct file *file)
+{
+	struct winvm_ctx *ctx;
+	int ret;
+
+	if (!current->mm)
+		return -EPERM;
+	/* The VMAs winvm maps are shared and writable: it needs both modes. */
+	if ((file->f_mode & (FMODE_READ | FMODE_WRITE)) !=
+	    (FMODE_READ | FMODE_WRITE))
+		return -EACCES;
+
+	ctx = kzalloc(sizeof(*ctx), GFP_KERNEL_ACCOUNT);
+	if (!ctx)
+		return -ENOMEM;
+
+	ctx->max_addr = winvm_max_addr(current->mm);
+	ctx->backing = shmem_file_setup_with_mnt(winvm_mnt, WINVM_NAME,
+						 ctx->max_addr + 1,
+						 VM_NORESERVE);
+	if (IS_ERR(ctx->backing)) {
+		ret = PTR_ERR(ctx->backing);
+		goto err_free_ctx;
+	}
+	ctx->mapping = ctx->backing->f_mapping;
+
+	mutex_init(&ctx->ops_lock);
+	init_rwsem(&ctx->state_lock);
+	mt_init_flags(&ctx->allocs, MT_FLAGS_ALLOC_RANGE | MT_FLAGS_LOCK_EXTERN);
+	mt_set_external_lock(&ctx->allocs, &ctx->state_lock);
+	mt_init_flags(&ctx->pages, MT_FLAGS_LOCK_EXTERN);
+	mt_set_external_lock(&ctx->pages, &ctx->state_lock);
+	ctx->arenas = RB_ROOT;
+
+	down_write(&ctx->state_lock);
+	ret = winvm_allocs_set(ctx, 0, ULONG_MAX, WINVM_NO_ARENA, GFP_KERNEL);
+	up_write(&ctx->state_lock);
+	if (ret)
+		goto err_put_backing;
+
+	mmgrab(current->mm);
+	ctx->mm = current->mm;
+	ctx->file = file;
+	file->private_data = ctx;
+	file->f_mapping = ctx->mapping;
+	return 0;
+
+err_put_backing:
+	fput(ctx->backing);
+err_free_ctx:
+	kfree(ctx);
+	return ret;
+}
+
+/*
+ * The last reference to the file is gone, so are all winvm VMAs (each held
+ * one): no fault or ioctl can reach the context any more.
+ */
+static void winvm_free_trees(struct winvm_ctx *ctx)
+{
+	MA_STATE(mas, &ctx->allocs, 0, 0);
+	struct winvm_arena *arena, *tmp;
+	void *entry;
+
+	down_write(&ctx->state_lock);
+	mas_for_each(&mas, entry, ULONG_MAX) {
+		if (winvm_entry_is_alloc(entry))
+			kfree(entry);
+	}
+	__mt_destroy(&ctx->allocs);
+	__mt_destroy(&ctx->pages);
+	up_write(&ctx->state_lock);
+
+	rbtree_postorder_for_each_entry_safe(arena, tmp, &ctx->arenas, node)
+		kfree(arena);
+}
+
+static int winvm_release_file(struct inode *inode, struct file *file)
+{
+	struct winvm_ctx *ctx = file->private_data;
+
+	file->f_mapping = inode->i_mapping;
+	winvm_free_trees(ctx);
+
+	fput(ctx->backing);
+	mmdrop(ctx->mm);
+	kfree(ctx);
+	return 0;
+}
+
+static const struct file_operations winvm_fops = {
+	.owner		= THIS_MODULE,
+	.open		= winvm_open,
+	.release	= winvm_release_file,
+	.mmap		= winvm_mmap,
+	.unlocked_ioctl	= winvm_ioctl,
+	.compat_ioctl	= compat_ptr_ioctl,
+	.llseek		= no_llseek,
+};
+
+static struct miscdevice winvm_misc = {
+	.minor		= MISC_DYNAMIC_MINOR,
+	.name		= WINVM_NAME,
+	.fops		= &winvm_fops,
+	.mode		= 0666,
+};
+
+static int __init winvm_init(void)
+{
+	struct file_system_type *tmpfs;
+	int ret;
+
+	/*
+	 * A private tmpfs mount: no size limit, and huge pages stay off
+	 * whatever the global shmem setting says, since a PMD mapping would
+	 * bypass per-page protection.
+	 */
+	tmpfs = get_fs_type("tmpfs");
+	if (!tmpfs)
+		return -ENODEV;
+	winvm_mnt = vfs_kern_mount(tmpfs, SB_KERNMOUNT, WINVM_NAME, NULL);
+	if (IS_ERR(winvm_mnt))
+		return PTR_ERR(winvm_mnt);
+
+	ret = misc_register(&winvm_misc);
+	if (ret)
+		kern_unmount(winvm_mnt);
+	return ret;
+}
+
+static void __exit winvm_exit(void)
+{
+	misc_deregister(&winvm_misc);
+	kern_unmount(winvm_mnt);
+}
+
+module_init(winvm_init);
+module_exit(winvm_exit);
+
+MODULE_DESCRIPTION("Windows virtual-memory semantics for Linux processes");
+MODULE_LICENSE("GPL");

@@ -1,0 +1,189 @@
+/* SPDX-License-Identifier: GPL-2.0 WITH Linux-syscall-note */
+/*
+ * winvm: Windows virtual-memory semantics on a Linux process's own
+ * address space, driven through /dev/winvm.
+ *
+ * The kernel side speaks errno and the WINVM_* flags below; the mapping to
+ * Win32 names (PAGE_*, MEM_*, ERROR_*) lives in user space (libwinvm).
+ *
+ * ioctl block: type 'W', numbers 0x80-0x9f (unlisted in
+ * Documentation/userspace-api/ioctl/ioctl-number.rst as of 6.1).
+ */
+#ifndef __LINUX_WINVM_H
+#define __LINUX_WINVM_H
+
+#include <linux/types.h>
+
+/* Bumped on incompatible changes; new features add WINVM_FEATURE_* bits. */
+#define WINVM_API_VERSION	1
+
+/* Features reported by WINVM_IOC_GET_INFO. */
+#define WINVM_FEATURE_PARTIAL_RELEASE	0x1ULL
+
+/*
+ * Page protection. A committed page holds a subset of READ, WRITE and EXEC;
+ * WRITE requires READ. No bit set means no access. EXEC pages are readable
+ * on x86 whatever READ says (the MMU cannot express execute-only).
+ * WINVM_PROT_COPY only appears in WINVM_IOC_QUERY output for memory winvm
+ * does not manage: writes to it are copy-on-write (a private file mapping).
+ */
+#define WINVM_PROT_READ		0x1
+#define WINVM_PROT_WRITE	0x2
+#define WINVM_PROT_EXEC		0x4
+#define WINVM_PROT_COPY		0x80
+
+#define WINVM_PROT_MASK		(WINVM_PROT_READ | WINVM_PROT_WRITE | \
+				 WINVM_PROT_EXEC)
+
+/* WINVM_IOC_ALLOC flags. */
+#define WINVM_ALLOC_RESERVE	0x1
+#define WINVM_ALLOC_COMMIT	0x2
+#define WINVM_ALLOC_TOP_DOWN	0x4
+
+#define WINVM_ALLOC_MASK	(WINVM_ALLOC_RESERVE | WINVM_ALLOC_COMMIT | \
+				 WINVM_ALLOC_TOP_DOWN)
+
+/* WINVM_IOC_FREE flags: exactly one must be given. */
+#define WINVM_FREE_DECOMMIT	0x1
+#define WINVM_FREE_RELEASE	0x2
+
+/* WINVM_IOC_QUERY: state of the queried region. */
+#define WINVM_STATE_FREE	0
+#define WINVM_STATE_RESERVE	1
+#define WINVM_STATE_COMMIT	2
+
+/* WINVM_IOC_QUERY: what backs the queried region. */
+#define WINVM_TYPE_NONE		0	/* free */
+#define WINVM_TYPE_PRIVATE	1	/* winvm allocation, anonymous memory */
+#define WINVM_TYPE_MAPPED	2	/* file or shared mapping */
+#define WINVM_TYPE_IMAGE	3	/* mapping of an executable file */
+
+/* WINVM_IOC_QUERY out_flags. */
+#define WINVM_QUERY_WINVM	0x1	/* a winvm allocation */
+
+/**
+ * struct winvm_info - module version and address-space parameters
+ * @api_version: WINVM_API_VERSION of the running module.
+ * @page_size: size of a page in bytes.
+ * @features: WINVM_FEATURE_* bits the module implements.
+ * @granularity: alignment of reservation bases, in bytes (64 KiB).
+ * @min_address: lowest address an allocation may start at.
+ * @max_address: highest address an allocation may cover (inclusive).
+ *
+ * Filled by WINVM_IOC_GET_INFO. Every field is output.
+ */
+struct winvm_info {
+	__u32 api_version;
+	__u32 page_size;
+	__u64 features;
+	__u64 granularity;
+	__u64 min_address;
+	__u64 max_address;
+};
+
+/**
+ * struct winvm_alloc_args - reserve and/or commit address space
+ * @addr: in: start address, or 0 to let the module choose (reserve only).
+ * @size: in: size in bytes, not zero.
+ * @flags: in: WINVM_ALLOC_* bits; RESERVE, COMMIT or both.
+ * @prot: in: WINVM_PROT_READ/WRITE/EXEC for committed pages; for a
+ *	reservation it is also recorded as the allocation protection.
+ * @out_addr: out: start of the range acted on.
+ * @out_size: out: size of the range acted on, in bytes.
+ *
+ * With WINVM_ALLOC_RESERVE, a non-zero @addr is rounded down to the
+ * granularity and the range must be entirely free; with @addr 0 the module
+ * picks the lowest free, granularity-aligned range (the highest with
+ * WINVM_ALLOC_TOP_DOWN). The range always ends at the end of the page
+ * holding @addr + @size - 1. WINVM_ALLOC_COMMIT alone with @addr 0 behaves
+ * as RESERVE | COMMIT. WINVM_ALLOC_COMMIT alone with a non-zero @addr
+ * commits the pages touched by [@addr, @addr + @size), which must lie in one
+ * allocation; already committed pages keep their content and take @prot,
+ * newly committed pages read as zero.
+ *
+ * Errors: EINVAL for unknown flags or protection bits, WRITE without READ,
+ * a zero or overflowing size, an address outside
+ * [min_address, max_address]; EEXIST when a range to reserve is not free;
+ * ENXIO when pages to commit are not all inside one allocation; ENOMEM when
+ * no free range is large enough or memory is short; EFAULT; EPERM.
+ */
+struct winvm_alloc_args {
+	__u64 addr;
+	__u64 size;
+	__u32 flags;
+	__u32 prot;
+	__u64 out_addr;
+	__u64 out_size;
+};
+
+/**
+ * struct winvm_free_args - decommit pages or release an allocation
+ * @addr: in: address inside the allocation; not zero.
+ * @size: in: size in bytes; 0 means the whole allocation, in which case
+ *	@addr rounded down to a page must be the allocation's base.
+ * @flags: in: WINVM_FREE_DECOMMIT or WINVM_FREE_RELEASE.
+ * @pad: must be zero.
+ * @out_addr: out: start of the range acted on.
+ * @out_size: out: size of the range acted on, in bytes.
+ *
+ * DECOMMIT returns the pages touched by [@addr, @addr + @size) to the
+ * reserved state and frees their memory at once; reserved pages in the
+ * range are left alone. RELEASE frees the range's address space; releasing
+ * part of an allocation (WINVM_FEATURE_PARTIAL_RELEASE) leaves each
+ * remaining piece as an allocation of its own, based at its first page.
+ *
+ * Errors: EINVAL for bad flags, a non-zero @pad, @addr 0, an overflowing
+ * size, or a range running past the end of its allocation; ENXIO when
+ * @addr is not inside an allocation or, with @size 0, not at its base;
+ * EFAULT; EPERM.
+ */
+struct winvm_free_args {
+	__u64 addr;
+	__u64 size;
+	__u32 flags;
+	__u32 pad;
+	__u64 out_addr;
+	__u64 out_size;
+};
+
+/**
+ * struct winvm_query_args - describe the region holding an address
+ * @addr: in: any address up to info.max_address.
+ * @flags: in: must be zero.
+ * @out_flags: out: WINVM_QUERY_* bits.
+ * @out_base: out: @addr rounded down to a page.
+ * @out_alloc_base: out: base of the allocation holding @addr (0 if free).
+ * @out_region_size: out: bytes from @out_base to the end of the run of pages
+ *	that share state, protection and allocation with @addr's page.
+ * @out_alloc_prot: out: WINVM_PROT_* given when the allocation was made.
+ * @out_prot: out: WINVM_PROT_* of the page (0 unless committed).
+ * @out_state: out: WINVM_STATE_*.
+ * @out_type: out: WINVM_TYPE_*.
+ *
+ * Memory winvm did not allocate is described from its Linux mapping: a
+ * hole is WINVM_STATE_FREE up to the next mapping or allocation, an
+ * anonymous PROT_NONE mapping is WINVM_STATE_RESERVE, any other mapping is
+ * WINVM_STATE_COMMIT with the protection of its VMA.
+ *
+ * Errors: EINVAL for non-zero @flags or an address above max_address;
+ * EFAULT; EPERM.
+ */
+struct winvm_query_args {
+	__u64 addr;
+	__u32 flags;
+	__u32 out_flags;
+	__u64 out_base;
+	__u64 out_alloc_base;
+	__u64 out_region_size;
+	__u32 out_alloc_prot;
+	__u32 out_prot;
+	__u32 out_state;
+	__u32 out_type;
+};
+
+#define WINVM_IOC_GET_INFO	_IOR('W', 0x80, struct winvm_info)
+#define WINVM_IOC_ALLOC		_IOWR('W', 0x81, struct winvm_alloc_args)
+#define WINVM_IOC_FREE		_IOWR('W', 0x82, struct winvm_free_args)
+#define WINVM_IOC_QUERY		_IOWR('W', 0x83, struct winvm_query_args)
+
+#endif /* __LINUX_WINVM_H */
