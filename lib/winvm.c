@@ -1,0 +1,462 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * libwinvm: the Win32 virtual-memory calls on top of /dev/winvm.
+ *
+ * Rules that depend only on the arguments (which PAGE_* and MEM_* values
+ * are valid, MEM_RELEASE wanting size 0) are checked here; everything that
+ * depends on the state of the address space is decided by the module, in
+ * one ioctl, atomically. The module answers in errno and WINVM_* flags; this
+ * file owns every Win32 name and maps errors through one table.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
+
+#include <linux/winvm.h>
+
+#include "winvm.h"
+
+#define WINVM_DEVICE		"/dev/winvm"
+#define WINVM_GRANULARITY	0x10000UL
+
+/* Until the module says otherwise: the x86-64 4-level user address limit. */
+#define WINVM_DEFAULT_MAX_ADDRESS	0x7fffffffefffUL
+
+static __thread DWORD last_error;
+
+/*
+ * The device is opened on first use, once per process: the fd is published
+ * with release semantics and read locklessly on the fast path. A forked
+ * child must not use its parent's context (the module refuses it), so the
+ * child forgets it and opens its own.
+ */
+static struct {
+	pthread_mutex_t lock;
+	int fd;
+	int hinted;
+	struct winvm_info info;
+} dev = {
+	.lock = PTHREAD_MUTEX_INITIALIZER,
+	.fd = -1,
+};
+
+/* errno from the module (or from opening it) to Win32 error code. */
+static const struct {
+	int err;
+	DWORD code;
+} errno_table[] = {
+	{ EINVAL,	ERROR_INVALID_PARAMETER },
+	{ EEXIST,	ERROR_INVALID_ADDRESS },	/* conflicting addresses */
+	{ ENXIO,	ERROR_INVALID_ADDRESS },	/* not (all) allocated */
+	{ ENOMEM,	ERROR_NOT_ENOUGH_MEMORY },
+	{ EFAULT,	ERROR_NOACCESS },
+	{ EPERM,	ERROR_ACCESS_DENIED },
+	{ EACCES,	ERROR_ACCESS_DENIED },
+	{ ENOENT,	ERROR_NOT_SUPPORTED },		/* module not loaded */
+	{ ENODEV,	ERROR_NOT_SUPPORTED },
+	{ ENOTTY,	ERROR_NOT_SUPPORTED },
+	{ EPROTO,	ERROR_NOT_SUPPORTED },		/* unknown API version */
+};
+
+static DWORD errno_to_win32(int err)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(errno_table) / sizeof(errno_table[0]); i++)
+		if (errno_table[i].err == err)
+			return errno_table[i].code;
+	return ERROR_GEN_FAILURE;
+}
+
+static void forget_device(void)
+{
+	if (dev.fd >= 0)
+		close(dev.fd);
+	dev.fd = -1;
+	pthread_mutex_init(&dev.lock, NULL);
+}
+
+__attribute__((constructor)) static void libwinvm_init(void)
+{
+	pthread_atfork(NULL, NULL, forget_device);
+}
+
+static int open_device(void)
+{
+	struct winvm_info info;
+	int fd, err = 0;
+
+	pthread_mutex_lock(&dev.lock);
+	fd = dev.fd;
+	if (fd >= 0)
+		goto out;
+
+	fd = open(WINVM_DEVICE, O_RDWR | O_CLOEXEC);
+	if (fd < 0) {
+		err = errno;
+	} else if (ioctl(fd, WINVM_IOC_GET_INFO, &info)) {
+		err = errno;
+	} else if (info.api_version != WINVM_API_VERSION) {
+		err = EPROTO;
+	} else {
+		dev.info = info;
+		__atomic_store_n(&dev.fd, fd, __ATOMIC_RELEASE);
+		goto out;
+	}
+	if (fd >= 0)
+		close(fd);
+	fd = -err;
+	if (!dev.hinted) {
+		dev.hinted = 1;
+		fprintf(stderr, "libwinvm: %s unusable (%s); load the module first: winvmctl load winvm.ko\n",
+			WINVM_DEVICE, err == EPROTO ?
+			"module API version differs from the library's" :
+			strerror(err));
+	}
+out:
+	pthread_mutex_unlock(&dev.lock);
+	return fd;
+}
+
+/* The device fd, or -errno. */
+static int device(void)
+{
+	int fd = __atomic_load_n(&dev.fd, __ATOMIC_ACQUIRE);
+
+	return fd >= 0 ? fd : open_device();
+}
+
+/* ioctl on the device: 0, or -1 with the Win32 error set. */
+static int winvm_call(unsigned long cmd, void *arg)
+{
+	int fd = device();
+
+	if (fd < 0) {
+		SetLastError(errno_to_win32(-fd));
+		return -1;
+	}
+	if (ioctl(fd, cmd, arg)) {
+		SetLastError(errno_to_win32(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static int fail(DWORD code)
+{
+	SetLastError(code);
+	return 0;
+}
+
+/*
+ * Win32 page protection to WINVM_PROT_*: exactly one base protection,
+ * WRITECOPY variants are not valid for private memory.
+ */
+static DWORD protect_to_prot(DWORD protect, __u32 *prot)
+{
+	DWORD modifiers = protect & ~0xffu & ~(DWORD)PAGE_TARGETS_INVALID;
+
+	switch (protect & 0xff) {
+	case PAGE_NOACCESS:
+		*prot = 0;
+		break;
+	case PAGE_READONLY:
+		*prot = WINVM_PROT_READ;
+		break;
+	case PAGE_READWRITE:
+		*prot = WINVM_PROT_READ | WINVM_PROT_WRITE;
+		break;
+	case PAGE_EXECUTE:
+		*prot = WINVM_PROT_EXEC;
+		break;
+	case PAGE_EXECUTE_READ:
+		*prot = WINVM_PROT_EXEC | WINVM_PROT_READ;
+		break;
+	case PAGE_EXECUTE_READWRITE:
+		*prot = WINVM_PROT_EXEC | WINVM_PROT_READ | WINVM_PROT_WRITE;
+		break;
+	default:
+		return ERROR_INVALID_PARAMETER;
+	}
+	if (modifiers & ~(DWORD)(PAGE_GUARD | PAGE_NOCACHE | PAGE_WRITECOMBINE))
+		return ERROR_INVALID_PARAMETER;
+	if (modifiers)
+		return ERROR_NOT_SUPPORTED;
+	return ERROR_SUCCESS;
+}
+
+/* WINVM_PROT_* to the Win32 protection value. */
+static DWORD prot_to_protect(__u32 prot)
+{
+	switch (prot) {
+	case 0:
+		return PAGE_NOACCESS;
+	case WINVM_PROT_READ:
+		return PAGE_READONLY;
+	case WINVM_PROT_READ | WINVM_PROT_WRITE:
+		return PAGE_READWRITE;
+	case WINVM_PROT_READ | WINVM_PROT_WRITE | WINVM_PROT_COPY:
+		return PAGE_WRITECOPY;
+	case WINVM_PROT_EXEC:
+		return PAGE_EXECUTE;
+	case WINVM_PROT_EXEC | WINVM_PROT_READ:
+		return PAGE_EXECUTE_READ;
+	case WINVM_PROT_EXEC | WINVM_PROT_READ | WINVM_PROT_WRITE:
+		return PAGE_EXECUTE_READWRITE;
+	case WINVM_PROT_EXEC | WINVM_PROT_READ | WINVM_PROT_WRITE |
+	     WINVM_PROT_COPY:
+		return PAGE_EXECUTE_WRITECOPY;
+	case WINVM_PROT_WRITE:	/* a write-only Linux mapping */
+		return PAGE_READWRITE;
+	case WINVM_PROT_EXEC | WINVM_PROT_WRITE:
+		return PAGE_EXECUTE_READWRITE;
+	default:
+		return PAGE_NOACCESS;
+	}
+}
+
+static int is_current_process(HANDLE process)
+{
+	return process == GetCurrentProcess();
+}
+
+HANDLE WINAPI GetCurrentProcess(void)
+{
+	return WINVM_CURRENT_PROCESS;
+}
+
+DWORD WINAPI GetLastError(void)
+{
+	return last_error;
+}
+
+void WINAPI SetLastError(DWORD dwErrCode)
+{
+	last_error = dwErrCode;
+}
+
+/* Allocation types VirtualAlloc knows; only some are implemented. */
+#define KNOWN_ALLOC_TYPES	(MEM_COMMIT | MEM_RESERVE | MEM_RESET | \
+				 MEM_RESET_UNDO | MEM_TOP_DOWN | \
+				 MEM_WRITE_WATCH | MEM_PHYSICAL | \
+				 MEM_LARGE_PAGES)
+#define DONE_ALLOC_TYPES	(MEM_COMMIT | MEM_RESERVE | MEM_TOP_DOWN)
+
+LPVOID WINAPI VirtualAlloc(LPVOID lpAddress, SIZE_T dwSize,
+			   DWORD flAllocationType, DWORD flProtect)
+{
+	struct winvm_alloc_args args = {
+		.addr = (uintptr_t)lpAddress,
+		.size = dwSize,
+	};
+	DWORD type = flAllocationType, err;
+
+	if (!dwSize || (type & ~(DWORD)KNOWN_ALLOC_TYPES) ||
+	    !(type & (MEM_COMMIT | MEM_RESERVE | MEM_RESET | MEM_RESET_UNDO)) ||
+	    ((type & MEM_WRITE_WATCH) && !(type & MEM_RESERVE)) ||
+	    ((type & MEM_RESET) && type != MEM_RESET) ||
+	    ((type & MEM_RESET_UNDO) && type != MEM_RESET_UNDO)) {
+		fail(ERROR_INVALID_PARAMETER);
+		return NULL;
+	}
+	if (type & ~(DWORD)DONE_ALLOC_TYPES) {
+		fail(ERROR_NOT_SUPPORTED);
+		return NULL;
+	}
+	err = protect_to_prot(flProtect, &args.prot);
+	if (err) {
+		fail(err);
+		return NULL;
+	}
+
+	if (type & MEM_RESERVE)
+		args.flags |= WINVM_ALLOC_RESERVE;
+	if (type & MEM_COMMIT)
+		args.flags |= WINVM_ALLOC_COMMIT;
+	if (type & MEM_TOP_DOWN)
+		args.flags |= WINVM_ALLOC_TOP_DOWN;
+
+	if (winvm_call(WINVM_IOC_ALLOC, &args))
+		return NULL;
+	return (LPVOID)(uintptr_t)args.out_addr;
+}
+
+LPVOID WINAPI VirtualAllocEx(HANDLE hProcess, LPVOID lpAddress, SIZE_T dwSize,
+			     DWORD flAllocationType, DWORD flProtect)
+{
+	if (!is_current_process(hProcess)) {
+		fail(ERROR_INVALID_HANDLE);
+		return NULL;
+	}
+	return VirtualAlloc(lpAddress, dwSize, flAllocationType, flProtect);
+}
+
+BOOL WINAPI VirtualFree(LPVOID lpAddress, SIZE_T dwSize, DWORD dwFreeType)
+{
+	struct winvm_free_args args = {
+		.addr = (uintptr_t)lpAddress,
+		.size = dwSize,
+	};
+
+	switch (dwFreeType) {
+	case MEM_DECOMMIT:
+		args.flags = WINVM_FREE_DECOMMIT;
+		break;
+	case MEM_RELEASE:
+		/* Only whole allocations: size 0, checked before the call. */
+		if (dwSize)
+			return fail(ERROR_INVALID_PARAMETER);
+		args.flags = WINVM_FREE_RELEASE;
+		break;
+	default:
+		return fail(ERROR_INVALID_PARAMETER);
+	}
+	return !winvm_call(WINVM_IOC_FREE, &args);
+}
+
+BOOL WINAPI VirtualFreeEx(HANDLE hProcess, LPVOID lpAddress, SIZE_T dwSize,
+			  DWORD dwFreeType)
+{
+	if (!is_current_process(hProcess))
+		return fail(ERROR_INVALID_HANDLE);
+	return VirtualFree(lpAddress, dwSize, dwFreeType);
+}
+
+static DWORD state_to_mem(__u32 state)
+{
+	switch (state) {
+	case WINVM_STATE_COMMIT:
+		return MEM_COMMIT;
+	case WINVM_STATE_RESERVE:
+		return MEM_RESERVE;
+	default:
+		return MEM_FREE;
+	}
+}
+
+static DWORD type_to_mem(__u32 type)
+{
+	switch (type) {
+	case WINVM_TYPE_PRIVATE:
+		return MEM_PRIVATE;
+	case WINVM_TYPE_MAPPED:
+		return MEM_MAPPED;
+	case WINVM_TYPE_IMAGE:
+		return MEM_IMAGE;
+	default:
+		return 0;
+	}
+}
+
+SIZE_T WINAPI VirtualQuery(LPCVOID lpAddress,
+			   PMEMORY_BASIC_INFORMATION lpBuffer, SIZE_T dwLength)
+{
+	struct winvm_query_args args = { .addr = (uintptr_t)lpAddress };
+	MEMORY_BASIC_INFORMATION mbi;
+
+	if (dwLength < sizeof(mbi))
+		return fail(ERROR_BAD_LENGTH);
+	if (!lpBuffer)
+		return fail(ERROR_NOACCESS);
+	if (winvm_call(WINVM_IOC_QUERY, &args))
+		return 0;
+
+	memset(&mbi, 0, sizeof(mbi));
+	mbi.BaseAddress = (PVOID)(uintptr_t)args.out_base;
+	mbi.AllocationBase = (PVOID)(uintptr_t)args.out_alloc_base;
+	mbi.RegionSize = args.out_region_size;
+	mbi.State = state_to_mem(args.out_state);
+	mbi.Type = type_to_mem(args.out_type);
+	switch (args.out_state) {
+	case WINVM_STATE_COMMIT:
+		mbi.AllocationProtect = prot_to_protect(args.out_alloc_prot);
+		mbi.Protect = prot_to_protect(args.out_prot);
+		break;
+	case WINVM_STATE_RESERVE:
+		mbi.AllocationProtect = prot_to_protect(args.out_alloc_prot);
+		mbi.Protect = 0;
+		break;
+	default:
+		mbi.Protect = PAGE_NOACCESS;
+		break;
+	}
+	*lpBuffer = mbi;
+	return sizeof(mbi);
+}
+
+SIZE_T WINAPI VirtualQueryEx(HANDLE hProcess, LPCVOID lpAddress,
+			     PMEMORY_BASIC_INFORMATION lpBuffer,
+			     SIZE_T dwLength)
+{
+	if (!is_current_process(hProcess))
+		return fail(ERROR_INVALID_HANDLE);
+	return VirtualQuery(lpAddress, lpBuffer, dwLength);
+}
+
+static void fill_processor(LPSYSTEM_INFO si)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	unsigned int eax, ebx, ecx, edx, family, model;
+
+#ifdef __x86_64__
+	si->wProcessorArchitecture = PROCESSOR_ARCHITECTURE_AMD64;
+	si->dwProcessorType = PROCESSOR_AMD_X8664;
+#else
+	si->wProcessorArchitecture = PROCESSOR_ARCHITECTURE_INTEL;
+	si->dwProcessorType = PROCESSOR_INTEL_PENTIUM;
+#endif
+	if (__get_cpuid(1, &eax, &ebx, &ecx, &edx)) {
+		family = (eax >> 8) & 0xf;
+		model = (eax >> 4) & 0xf;
+		if (family == 0xf)
+			family += (eax >> 20) & 0xff;
+		if (family >= 6)
+			model |= ((eax >> 16) & 0xf) << 4;
+		si->wProcessorLevel = family;
+		si->wProcessorRevision = (model << 8) | (eax & 0xf);
+	}
+#elif defined(__aarch64__)
+	si->wProcessorArchitecture = PROCESSOR_ARCHITECTURE_ARM64;
+	si->dwProcessorType = 0;
+#else
+	si->wProcessorArchitecture = PROCESSOR_ARCHITECTURE_UNKNOWN;
+#endif
+}
+
+void WINAPI GetSystemInfo(LPSYSTEM_INFO lpSystemInfo)
+{
+	SYSTEM_INFO si;
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	uintptr_t max = WINVM_DEFAULT_MAX_ADDRESS;
+
+	if (device() >= 0)
+		max = dev.info.max_address;
+	if (cpus < 1)
+		cpus = 1;
+
+	memset(&si, 0, sizeof(si));
+	fill_processor(&si);
+	si.dwPageSize = sysconf(_SC_PAGESIZE);
+	si.lpMinimumApplicationAddress = (LPVOID)WINVM_GRANULARITY;
+	si.lpMaximumApplicationAddress = (LPVOID)max;
+	si.dwNumberOfProcessors = cpus;
+	si.dwActiveProcessorMask = cpus >= (long)(8 * sizeof(DWORD_PTR)) ?
+				   ~(DWORD_PTR)0 :
+				   ((DWORD_PTR)1 << cpus) - 1;
+	si.dwAllocationGranularity = WINVM_GRANULARITY;
+	*lpSystemInfo = si;
+}
+
+void WINAPI GetNativeSystemInfo(LPSYSTEM_INFO lpSystemInfo)
+{
+	GetSystemInfo(lpSystemInfo);
+}
