@@ -1,0 +1,148 @@
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# winvm: the module (Kbuild), libwinvm, winvmctl, the selftests, and the
+# VM that runs them. `make run` and `make check` install what is missing.
+
+# The kernel to build for and boot: newest /boot/vmlinuz with headers.
+KVER = $(shell scripts/kver)
+KDIR = /lib/modules/$(KVER)/build
+
+BUILD := build
+PREFIX ?= /usr/local
+VERSION := 0.1.0
+SOVERSION := 1
+
+CC ?= cc
+CFLAGS ?= -O2 -g
+WARN := -Wall -Wextra -Wno-unused-parameter
+CPPFLAGS_WINVM := -Iuapi -Ilib/include
+
+# linux-source carries the kselftest harness, checkpatch and kernel-doc;
+# they are taken from there at build time.
+KSRC_TAR := /usr/src/linux-source-6.1.tar.xz
+KTOOLS := $(BUILD)/ksrc
+KTOOL_FILES := tools/testing/selftests/kselftest_harness.h \
+	       tools/testing/selftests/kselftest.h \
+	       scripts/checkpatch.pl scripts/spelling.txt \
+	       scripts/const_structs.checkpatch scripts/kernel-doc
+
+LIB_SRC := lib/winvm.c
+LIB_HDR := lib/include/winvm.h lib/include/windows.h uapi/linux/winvm.h
+LIBA := $(BUILD)/lib/libwinvm.a
+LIBSO := $(BUILD)/lib/libwinvm.so.$(VERSION)
+LIBPC := $(BUILD)/lib/pkgconfig/winvm.pc
+TOOLS := $(BUILD)/bin/winvmctl $(BUILD)/bin/winvm-demo
+SELFTESTS := $(patsubst selftests/%.c,$(BUILD)/selftests/%,\
+	$(filter-out selftests/hdrtest.c,$(wildcard selftests/*.c)))
+
+.PHONY: all module lib tools selftests deps run check lint checkpatch \
+	sparse kerneldoc hdrtest install clean
+
+all: module lib tools selftests
+
+deps:
+	@scripts/deps
+
+module:
+	$(MAKE) -C $(KDIR) M=$(CURDIR) modules
+
+lib: $(LIBA) $(LIBSO) $(LIBPC)
+
+tools: $(TOOLS)
+
+selftests: $(SELFTESTS)
+
+$(BUILD)/lib/winvm.o: $(LIB_SRC) $(LIB_HDR)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(WARN) -std=gnu11 -fPIC -fvisibility=hidden \
+		$(CPPFLAGS_WINVM) -c -o $@ $<
+
+$(LIBA): $(BUILD)/lib/winvm.o
+	rm -f $@
+	$(AR) rcs $@ $^
+
+$(LIBSO): $(BUILD)/lib/winvm.o
+	$(CC) -shared -Wl,-soname,libwinvm.so.$(SOVERSION) -o $@ $^ -lpthread
+	ln -sf libwinvm.so.$(VERSION) $(BUILD)/lib/libwinvm.so.$(SOVERSION)
+	ln -sf libwinvm.so.$(SOVERSION) $(BUILD)/lib/libwinvm.so
+
+$(LIBPC): lib/winvm.pc.in Makefile
+	@mkdir -p $(@D)
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' $< > $@
+
+# Programs link the shared library from the build tree; the VM sees the
+# repository at the same path, so the rpath holds there too.
+LINK_WINVM := -L$(BUILD)/lib -Wl,-rpath,$(CURDIR)/$(BUILD)/lib -lwinvm
+
+$(BUILD)/bin/winvmctl: lib/winvmctl.c uapi/linux/winvm.h
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(WARN) $(CPPFLAGS_WINVM) -o $@ $< -lkmod
+
+$(BUILD)/bin/winvm-demo: lib/demo.c $(LIB_HDR) $(LIBSO)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(WARN) -Ilib/include -o $@ $< $(LINK_WINVM)
+
+$(KTOOLS)/.stamp: $(KSRC_TAR)
+	rm -rf $(KTOOLS)
+	mkdir -p $(KTOOLS)
+	tar -xJf $< -C $(KTOOLS) --strip-components=1 \
+		$(addprefix linux-source-6.1/,$(KTOOL_FILES))
+	touch $@
+
+$(BUILD)/selftests/%: selftests/%.c selftests/winvm_util.h $(LIB_HDR) \
+		      $(LIBSO) $(KTOOLS)/.stamp
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -Wall $(CPPFLAGS_WINVM) \
+		-I$(KTOOLS)/tools/testing/selftests -o $@ $< \
+		$(LINK_WINVM) -lpthread
+
+# Boot the test VM, load winvm.ko and show what it does.
+run: deps
+	$(MAKE) all
+	scripts/vm-run $(CURDIR)/$(BUILD)/bin/winvm-demo
+
+# Every test: lint on the host, selftests and library tests in the VM.
+check: deps
+	$(MAKE) all
+	scripts/check
+
+lint: checkpatch sparse kerneldoc hdrtest
+
+CHECKPATCH := $(KTOOLS)/scripts/checkpatch.pl --no-tree --strict --quiet \
+	--ignore FILE_PATH_CHANGES,SPDX_LICENSE_TAG
+
+checkpatch: $(KTOOLS)/.stamp
+	$(CHECKPATCH) -f module/*.c module/*.h uapi/linux/winvm.h
+
+sparse:
+	$(MAKE) -C $(KDIR) M=$(CURDIR) C=2 W=1 KCFLAGS=-Werror modules 2>&1 | \
+		tee $(BUILD)/sparse.log
+	! grep -E "warning|error" $(BUILD)/sparse.log
+
+kerneldoc: $(KTOOLS)/.stamp
+	$(KTOOLS)/scripts/kernel-doc -none -Werror uapi/linux/winvm.h \
+		module/winvm.c 2>&1 | tee $(BUILD)/kerneldoc.log
+	! grep -q . $(BUILD)/kerneldoc.log
+
+# The uapi header compiles alone, as C and C++, with the documented layout.
+hdrtest: selftests/hdrtest.c uapi/linux/winvm.h
+	@mkdir -p $(BUILD)
+	$(CC) -Wall -Werror -Iuapi -fsyntax-only -x c selftests/hdrtest.c
+	$(CXX) -Wall -Werror -Iuapi -fsyntax-only -x c++ selftests/hdrtest.c
+
+install: lib tools
+	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin \
+		$(DESTDIR)$(PREFIX)/include/linux
+	install -m 644 $(LIBA) $(LIBSO) $(DESTDIR)$(PREFIX)/lib/
+	ln -sf libwinvm.so.$(VERSION) \
+		$(DESTDIR)$(PREFIX)/lib/libwinvm.so.$(SOVERSION)
+	ln -sf libwinvm.so.$(SOVERSION) $(DESTDIR)$(PREFIX)/lib/libwinvm.so
+	install -m 644 $(LIBPC) $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+	install -m 644 lib/include/winvm.h lib/include/windows.h \
+		$(DESTDIR)$(PREFIX)/include/
+	install -m 644 uapi/linux/winvm.h $(DESTDIR)$(PREFIX)/include/linux/
+	install -m 755 $(BUILD)/bin/winvmctl $(DESTDIR)$(PREFIX)/bin/
+
+clean:
+	-$(MAKE) -C $(KDIR) M=$(CURDIR) clean
+	rm -rf $(BUILD)

@@ -1,0 +1,556 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * libwinvm tests: the Win32 prototypes through <windows.h>, case by case
+ * against the behaviour of Windows (numbers refer to the cases of
+ * shared/spec/win32-memory.md).
+ */
+#include <pthread.h>
+#include <stddef.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <windows.h>
+
+#include "kselftest_harness.h"
+
+#define P	0x1000
+#define G	0x10000
+
+_Static_assert(sizeof(MEMORY_BASIC_INFORMATION) == 48, "MBI size");
+_Static_assert(offsetof(MEMORY_BASIC_INFORMATION, AllocationProtect) == 16,
+	       "MBI.AllocationProtect");
+_Static_assert(offsetof(MEMORY_BASIC_INFORMATION, PartitionId) == 20,
+	       "MBI.PartitionId");
+_Static_assert(offsetof(MEMORY_BASIC_INFORMATION, RegionSize) == 24,
+	       "MBI.RegionSize");
+_Static_assert(offsetof(MEMORY_BASIC_INFORMATION, State) == 32, "MBI.State");
+_Static_assert(offsetof(MEMORY_BASIC_INFORMATION, Protect) == 36,
+	       "MBI.Protect");
+_Static_assert(offsetof(MEMORY_BASIC_INFORMATION, Type) == 40, "MBI.Type");
+_Static_assert(sizeof(SYSTEM_INFO) == 48, "SYSTEM_INFO size");
+_Static_assert(offsetof(SYSTEM_INFO, dwPageSize) == 4, "dwPageSize");
+_Static_assert(offsetof(SYSTEM_INFO, dwActiveProcessorMask) == 24,
+	       "dwActiveProcessorMask");
+_Static_assert(offsetof(SYSTEM_INFO, dwAllocationGranularity) == 40,
+	       "dwAllocationGranularity");
+_Static_assert(offsetof(SYSTEM_INFO, wProcessorRevision) == 46,
+	       "wProcessorRevision");
+_Static_assert(sizeof(DWORD) == 4 && sizeof(LONG) == 4 && sizeof(WORD) == 2,
+	       "LLP64 integer sizes");
+
+/* A marker no API call sets: proves SetLastError only happens on failure. */
+#define UNTOUCHED	0xdeadbeef
+
+FIXTURE(win32) {
+	int unused;
+};
+
+FIXTURE_SETUP(win32)
+{
+	if (access("/dev/winvm", F_OK))
+		SKIP(return, "/dev/winvm not present: load winvm.ko");
+}
+
+FIXTURE_TEARDOWN(win32)
+{
+}
+
+static void query(LPCVOID addr, MEMORY_BASIC_INFORMATION *mbi)
+{
+	memset(mbi, 0xcc, sizeof(*mbi));
+	VirtualQuery(addr, mbi, sizeof(*mbi));
+}
+
+/* 1: a zero size is an invalid parameter. */
+TEST_F(win32, alloc_zero_size)
+{
+	SetLastError(UNTOUCHED);
+	EXPECT_EQ(NULL, VirtualAlloc(NULL, 0, MEM_RESERVE, PAGE_NOACCESS));
+	EXPECT_EQ(ERROR_INVALID_PARAMETER, GetLastError());
+}
+
+/* 2, 3: a reservation is 64 KiB aligned and queries as reserved. */
+TEST_F(win32, reserve_and_query)
+{
+	MEMORY_BASIC_INFORMATION mbi;
+	char *a;
+
+	a = VirtualAlloc(NULL, 0xfffc, MEM_RESERVE, PAGE_NOACCESS);
+	ASSERT_NE(NULL, a);
+	EXPECT_EQ(0, (uintptr_t)a % G);
+	memset(&mbi, 0xcc, sizeof(mbi));
+	SetLastError(UNTOUCHED);
+	EXPECT_EQ(sizeof(mbi), VirtualQuery(a, &mbi, sizeof(mbi)));
+	EXPECT_EQ(UNTOUCHED, GetLastError());
+	EXPECT_EQ(a, mbi.BaseAddress);
+	EXPECT_EQ(a, mbi.AllocationBase);
+	EXPECT_EQ(PAGE_NOACCESS, mbi.AllocationProtect);
+	EXPECT_EQ(0, mbi.PartitionId);
+	EXPECT_EQ(0x10000, mbi.RegionSize);
+	EXPECT_EQ(MEM_RESERVE, mbi.State);
+	EXPECT_EQ(0, mbi.Protect);
+	EXPECT_EQ(MEM_PRIVATE, mbi.Type);
+	EXPECT_TRUE(VirtualFree(a, 0, MEM_RELEASE));
+	EXPECT_EQ(UNTOUCHED, GetLastError());
+}
+
+/* 5, 39: committing a page splits the reservation into regions. */
+TEST_F(win32, commit_then_query)
+{
+	MEMORY_BASIC_INFORMATION mbi;
+	char *a = VirtualAlloc(NULL, G, MEM_RESERVE, PAGE_NOACCESS);
+
+	ASSERT_NE(NULL, a);
+	EXPECT_EQ(a, VirtualAlloc(a, P, MEM_COMMIT, PAGE_NOACCESS));
+	query(a, &mbi);
+	EXPECT_EQ(P, mbi.RegionSize);
+	EXPECT_EQ(MEM_COMMIT, mbi.State);
+	EXPECT_EQ(PAGE_NOACCESS, mbi.Protect);
+	EXPECT_EQ(PAGE_NOACCESS, mbi.AllocationProtect);
+	query(a + P, &mbi);
+	EXPECT_EQ(a + P, mbi.BaseAddress);
+	EXPECT_EQ(a, mbi.AllocationBase);
+	EXPECT_EQ(0xf000, mbi.RegionSize);
+	EXPECT_EQ(MEM_RESERVE, mbi.State);
+	EXPECT_EQ(0, mbi.Protect);
+	EXPECT_TRUE(VirtualFree(a, 0, MEM_RELEASE));
+}
+
+/* 9: protection 0 is invalid for both reserve and commit. */
+TEST_F(win32, zero_protection)
+{
+	SetLastError(UNTOUCHED);
+	EXPECT_EQ(NULL, VirtualAlloc(NULL, P, MEM_RESERVE, 0));
+	EXPECT_EQ(ERROR_INVALID_PARAMETER, GetLastError());
+	SetLastError(UNTOUCHED);
+	EXPECT_EQ(NULL, VirtualAlloc(NULL, P, MEM_COMMIT, 0));
+	EXPECT_EQ(ERROR_INVALID_PARAMETER, GetLastError());
+}
+
+/* 26, 27, 29: exactly six base protections are valid for private memory. */
+TEST_F(win32, protection_values)
+{
+	MEMORY_BASIC_INFORMATION mbi;
+	DWORD prot;
+
+	for (prot = 0; prot <= 0xff; prot++) {
+		int valid = prot == PAGE_NOACCESS || prot == PAGE_READONLY ||
+			    prot == PAGE_READWRITE || prot == PAGE_EXECUTE ||
+			    prot == PAGE_EXECUTE_READ ||
+			    prot == PAGE_EXECUTE_READWRITE;
+		char *a;
+
+		SetLastError(UNTOUCHED);
+		a = VirtualAlloc(NULL, P, MEM_COMMIT, prot);
+		if (!valid) {
+			EXPECT_EQ(NULL, a) TH_LOG("prot %#x", prot);
+			EXPECT_EQ(ERROR_INVALID_PARAMETER, GetLastError())
+				TH_LOG("prot %#x", prot);
+			continue;
+		}
+		ASSERT_NE(NULL, a) TH_LOG("prot %#x", prot);
+		EXPECT_EQ(UNTOUCHED, GetLastError());
+		query(a, &mbi);
+		EXPECT_EQ(prot, mbi.Protect);
+		EXPECT_EQ(prot, mbi.AllocationProtect);
+		EXPECT_EQ(P, mbi.RegionSize);
+		EXPECT_EQ(MEM_COMMIT, mbi.State);
+		EXPECT_EQ(MEM_PRIVATE, mbi.Type);
+		if (prot == PAGE_READWRITE || prot == PAGE_EXECUTE_READWRITE) {
+			a[0] = 1;
+			query(a, &mbi);
+			EXPECT_EQ(prot, mbi.Protect);
+		}
+		EXPECT_EQ(a, VirtualAlloc(a, P, MEM_COMMIT, prot));
+		EXPECT_TRUE(VirtualFree(a, 0, MEM_RELEASE));
+	}
+}
+
+/* 10: two base protections at once are invalid. */
+TEST_F(win32, combined_protection)
+{
+	char *a = VirtualAlloc(NULL, P, MEM_RESERVE, PAGE_READWRITE);
+
+	ASSERT_NE(NULL, a);
+	SetLastError(UNTOUCHED);
+	EXPECT_EQ(NULL, VirtualAlloc(a, P, MEM_COMMIT,
+				     PAGE_READONLY | PAGE_EXECUTE));
+	EXPECT_EQ(ERROR_INVALID_PARAMETER, GetLastError());
+	EXPECT_EQ(NULL, VirtualAlloc(a, P, MEM_COMMIT, PAGE_READWRITE | 0x800));
+	EXPECT_EQ(ERROR_INVALID_PARAMETER, GetLastError());
+	EXPECT_TRUE(VirtualFree(a, 0, MEM_RELEASE));
+}
+
+/* 12, 14, 62: VirtualFree wants exactly one type, MEM_RELEASE size 0. */
+TEST_F(win32, free_type_rules)
+{
+	char *a = VirtualAlloc(NULL, G, MEM_RESERVE, PAGE_NOACCESS);
+
+	ASSERT_NE(NULL, a);
+	SetLastError(UNTOUCHED);
+	EXPECT_FALSE(VirtualFree(a, G, 0));
+	EXPECT_EQ(ERROR_INVALID_PARAMETER, GetLastError());
+	EXPECT_FALSE(VirtualFree(a, 0, MEM_FREE));
+	EXPECT_EQ(ERROR_INVALID_PARAMETER, GetLastError());
+	EXPECT_FALSE(VirtualFree(a, 0, MEM_DECOMMIT | MEM_RELEASE));
+	EXPECT_EQ(ERROR_INVALID_PARAMETER, GetLastError());
+	EXPECT_FALSE(VirtualFree(a, 1, MEM_RELEASE));
+	EXPECT_EQ(ERROR_INVALID_PARAMETER, GetLastError());
+	EXPECT_FALSE(VirtualFree(NULL, 0, MEM_RELEASE));
+	EXPECT_EQ(ERROR_INVALID_PARAMETER, GetLastError());
+	SetLastError(UNTOUCHED);
+	EXPECT_TRUE(VirtualFree(a, 0, MEM_RELEASE));
+	EXPECT_EQ(UNTOUCHED, GetLastError());
+}
+
+/* 13: decommit of a range mixing committed and reserved pages succeeds. */
+TEST_F(win32, decommit_mixed)
+{
+	char *a = VirtualAlloc(NULL, G, MEM_RESERVE, PAGE_NOACCESS);
+
+	ASSERT_NE(NULL, a);
+	ASSERT_EQ(a, VirtualAlloc(a, P, MEM_COMMIT, PAGE_READWRITE));
+	EXPECT_TRUE(VirtualFree(a, G, MEM_DECOMMIT));
+	EXPECT_TRUE(VirtualFree(a, 0, MEM_RELEASE));
+}
+
+/* 15: a released range is reusable at the same address. */
+TEST_F(win32, reuse_released_address)
+{
+	char *a = VirtualAlloc(NULL, 0x2000, MEM_RESERVE | MEM_COMMIT,
+			       PAGE_EXECUTE_READWRITE);
+
+	ASSERT_NE(NULL, a);
+	EXPECT_EQ(0, (uintptr_t)a % G);
+	ASSERT_TRUE(VirtualFree(a, 0, MEM_RELEASE));
+	EXPECT_EQ(a, VirtualAlloc(a, P, MEM_RESERVE | MEM_COMMIT,
+				  PAGE_EXECUTE_READWRITE));
+	EXPECT_TRUE(VirtualFree(a, 0, MEM_RELEASE));
+}
+
+/* 16, 24: unknown allocation types, AT_ROUND_TO_PAGE included. */
+TEST_F(win32, bad_allocation_types)
+{
+	SetLastError(UNTOUCHED);
+	EXPECT_EQ(NULL, VirtualAlloc(NULL, P,
+				     MEM_RESERVE | MEM_COMMIT | AT_ROUND_TO_PAGE,
+				     PAGE_READWRITE));
+	EXPECT_EQ(ERROR_INVALID_PARAMETER, GetLastError());
+	EXPECT_EQ(NULL, VirtualAlloc(NULL, P, MEM_TOP_DOWN, PAGE_READWRITE));
+	EXPECT_EQ(ERROR_INVALID_PARAMETER, GetLastError());
+	EXPECT_EQ(NULL, VirtualAlloc(NULL, P, MEM_RESERVE | MEM_DECOMMIT,
+				     PAGE_READWRITE));
+	EXPECT_EQ(ERROR_INVALID_PARAMETER, GetLastError());
+	EXPECT_EQ(NULL, VirtualAlloc(NULL, P, 0, PAGE_READWRITE));
+	EXPECT_EQ(ERROR_INVALID_PARAMETER, GetLastError());
+}
+
+/* 25: MEM_WRITE_WATCH needs MEM_RESERVE; write watching is not done yet. */
+TEST_F(win32, write_watch_not_supported)
+{
+	SetLastError(UNTOUCHED);
+	EXPECT_EQ(NULL, VirtualAlloc(NULL, P, MEM_WRITE_WATCH | MEM_COMMIT,
+				     PAGE_READWRITE));
+	EXPECT_EQ(ERROR_INVALID_PARAMETER, GetLastError());
+	EXPECT_EQ(NULL, VirtualAlloc(NULL, P, MEM_WRITE_WATCH | MEM_RESERVE,
+				     PAGE_NOACCESS));
+	EXPECT_EQ(ERROR_NOT_SUPPORTED, GetLastError());
+}
+
+/* 17: MEM_COMMIT alone with no address reserves and commits. */
+TEST_F(win32, commit_without_reserve)
+{
+	MEMORY_BASIC_INFORMATION mbi;
+	char *a = VirtualAlloc(NULL, 0x1234, MEM_COMMIT, PAGE_READWRITE);
+
+	ASSERT_NE(NULL, a);
+	query(a, &mbi);
+	EXPECT_EQ(a, mbi.BaseAddress);
+	EXPECT_EQ(a, mbi.AllocationBase);
+	EXPECT_EQ(PAGE_READWRITE, mbi.AllocationProtect);
+	EXPECT_EQ(0x2000, mbi.RegionSize);
+	EXPECT_EQ(MEM_COMMIT, mbi.State);
+	EXPECT_EQ(MEM_PRIVATE, mbi.Type);
+	a[0x1233] = 1;
+	EXPECT_TRUE(VirtualFree(a, 0, MEM_RELEASE));
+}
+
+/* 18: the Ex variants take only the current process. */
+TEST_F(win32, ex_variants_handles)
+{
+	MEMORY_BASIC_INFORMATION mbi;
+	char *a;
+
+	SetLastError(UNTOUCHED);
+	EXPECT_EQ(NULL, VirtualAllocEx(NULL, NULL, 0x8000, MEM_COMMIT,
+				       PAGE_EXECUTE_READWRITE));
+	EXPECT_EQ(ERROR_INVALID_HANDLE, GetLastError());
+	a = VirtualAllocEx(GetCurrentProcess(), NULL, 0x8000, MEM_COMMIT,
+			   PAGE_EXECUTE_READWRITE);
+	ASSERT_NE(NULL, a);
+	EXPECT_EQ(0, VirtualQueryEx(NULL, a, &mbi, sizeof(mbi)));
+	EXPECT_EQ(ERROR_INVALID_HANDLE, GetLastError());
+	EXPECT_EQ(sizeof(mbi), VirtualQueryEx(GetCurrentProcess(), a, &mbi,
+					      sizeof(mbi)));
+	EXPECT_FALSE(VirtualFreeEx(NULL, a, 0, MEM_RELEASE));
+	EXPECT_EQ(ERROR_INVALID_HANDLE, GetLastError());
+	EXPECT_TRUE(VirtualFreeEx(GetCurrentProcess(), a, 0, MEM_RELEASE));
+}
+
+/* 19, 20: an explicit reservation inside an allocation conflicts. */
+TEST_F(win32, reserve_inside_allocation)
+{
+	char *a = VirtualAlloc(NULL, G, MEM_RESERVE | MEM_COMMIT,
+			       PAGE_READWRITE);
+
+	ASSERT_NE(NULL, a);
+	SetLastError(UNTOUCHED);
+	EXPECT_EQ(NULL, VirtualAlloc(a + P, P, MEM_RESERVE | MEM_COMMIT,
+				     PAGE_READWRITE));
+	EXPECT_EQ(ERROR_INVALID_ADDRESS, GetLastError());
+	/* Commit into it rounds to pages instead. */
+	EXPECT_EQ(a + P, VirtualAlloc(a + P + 5, 10, MEM_COMMIT,
+				      PAGE_READONLY));
+	EXPECT_TRUE(VirtualFree(a, 0, MEM_RELEASE));
+}
+
+/* 21: commit outside one reservation is an invalid address. */
+TEST_F(win32, commit_outside_reservation)
+{
+	char *a = VirtualAlloc(NULL, G, MEM_RESERVE, PAGE_READWRITE);
+
+	ASSERT_NE(NULL, a);
+	SetLastError(UNTOUCHED);
+	EXPECT_EQ(NULL, VirtualAlloc(a + 0xf000, 0x2000, MEM_COMMIT,
+				     PAGE_READWRITE));
+	EXPECT_EQ(ERROR_INVALID_ADDRESS, GetLastError());
+	ASSERT_TRUE(VirtualFree(a, 0, MEM_RELEASE));
+	EXPECT_EQ(NULL, VirtualAlloc(a, P, MEM_COMMIT, PAGE_READWRITE));
+	EXPECT_EQ(ERROR_INVALID_ADDRESS, GetLastError());
+}
+
+/* 22, 23: recommit keeps data; decommit then recommit reads zero. */
+TEST_F(win32, recommit_and_decommit)
+{
+	char *a = VirtualAlloc(NULL, 2 * P, MEM_COMMIT, PAGE_READWRITE);
+
+	ASSERT_NE(NULL, a);
+	memset(a, 0x55, 2 * P);
+	EXPECT_EQ(a, VirtualAlloc(a, 2 * P, MEM_COMMIT, PAGE_READWRITE));
+	EXPECT_EQ(0x55, a[P + 1]);
+	EXPECT_TRUE(VirtualFree(a + P, P, MEM_DECOMMIT));
+	EXPECT_EQ(a + P, VirtualAlloc(a + P, P, MEM_COMMIT, PAGE_READWRITE));
+	EXPECT_EQ(0, a[P + 1]);
+	EXPECT_EQ(0x55, a[1]);
+	EXPECT_TRUE(VirtualFree(a, 0, MEM_RELEASE));
+}
+
+/* 24: explicit addresses below 64 KiB or past the top are invalid. */
+TEST_F(win32, address_limits)
+{
+	SYSTEM_INFO si;
+
+	GetSystemInfo(&si);
+	SetLastError(UNTOUCHED);
+	EXPECT_EQ(NULL, VirtualAlloc((LPVOID)0x1000, P, MEM_RESERVE,
+				     PAGE_READWRITE));
+	EXPECT_EQ(ERROR_INVALID_PARAMETER, GetLastError());
+	EXPECT_EQ(NULL, VirtualAlloc((char *)si.lpMaximumApplicationAddress -
+				     P + 1, 2 * P, MEM_RESERVE,
+				     PAGE_READWRITE));
+	EXPECT_EQ(ERROR_INVALID_PARAMETER, GetLastError());
+	EXPECT_EQ(NULL, VirtualAlloc(NULL, (SIZE_T)-1, MEM_RESERVE,
+				     PAGE_READWRITE));
+	EXPECT_EQ(ERROR_INVALID_PARAMETER, GetLastError());
+}
+
+/* 38: a free address queries as MEM_FREE with PAGE_NOACCESS. */
+TEST_F(win32, query_free)
+{
+	MEMORY_BASIC_INFORMATION mbi;
+	char *a = VirtualAlloc(NULL, G, MEM_RESERVE, PAGE_READWRITE);
+
+	ASSERT_NE(NULL, a);
+	ASSERT_TRUE(VirtualFree(a, 0, MEM_RELEASE));
+	query(a + 0x123, &mbi);
+	EXPECT_EQ(a, mbi.BaseAddress);
+	EXPECT_EQ(NULL, mbi.AllocationBase);
+	EXPECT_EQ(0, mbi.AllocationProtect);
+	EXPECT_EQ(MEM_FREE, mbi.State);
+	EXPECT_EQ(PAGE_NOACCESS, mbi.Protect);
+	EXPECT_EQ(0, mbi.Type);
+	EXPECT_GE(mbi.RegionSize, G);
+}
+
+/* 44: short buffers, NULL buffers and addresses past the top. */
+TEST_F(win32, query_errors)
+{
+	MEMORY_BASIC_INFORMATION mbi;
+	SYSTEM_INFO si;
+
+	SetLastError(UNTOUCHED);
+	EXPECT_EQ(0, VirtualQuery(&mbi, &mbi, sizeof(mbi) - 1));
+	EXPECT_EQ(ERROR_BAD_LENGTH, GetLastError());
+	EXPECT_EQ(0, VirtualQuery(&mbi, NULL, sizeof(mbi)));
+	EXPECT_EQ(ERROR_NOACCESS, GetLastError());
+	GetSystemInfo(&si);
+	EXPECT_EQ(0, VirtualQuery((char *)si.lpMaximumApplicationAddress + 1,
+				  &mbi, sizeof(mbi)));
+	EXPECT_EQ(ERROR_INVALID_PARAMETER, GetLastError());
+	SetLastError(UNTOUCHED);
+	EXPECT_EQ(sizeof(mbi), VirtualQuery(si.lpMaximumApplicationAddress,
+					    &mbi, sizeof(mbi) + 16));
+	EXPECT_EQ(UNTOUCHED, GetLastError());
+}
+
+/* 51-54, 60: the address rules of decommit and release. */
+TEST_F(win32, free_address_rules)
+{
+	MEMORY_BASIC_INFORMATION mbi;
+	char *a = VirtualAlloc(NULL, G, MEM_RESERVE | MEM_COMMIT,
+			       PAGE_READWRITE);
+
+	ASSERT_NE(NULL, a);
+	EXPECT_TRUE(VirtualFree(a + 0x1fff, 2, MEM_DECOMMIT));
+	query(a + P, &mbi);
+	EXPECT_EQ(MEM_RESERVE, mbi.State);
+	EXPECT_EQ(2 * P, mbi.RegionSize);
+	SetLastError(UNTOUCHED);
+	EXPECT_FALSE(VirtualFree(a + 0x1001, 0, MEM_DECOMMIT));
+	EXPECT_EQ(ERROR_INVALID_ADDRESS, GetLastError());
+	EXPECT_TRUE(VirtualFree(a + 0xffe, 0, MEM_DECOMMIT));
+	query(a, &mbi);
+	EXPECT_EQ(G, mbi.RegionSize);
+	EXPECT_EQ(MEM_RESERVE, mbi.State);
+	EXPECT_FALSE(VirtualFree(a + 0x1000, 0, MEM_RELEASE));
+	EXPECT_EQ(ERROR_INVALID_ADDRESS, GetLastError());
+	EXPECT_FALSE(VirtualFree(a, G + P, MEM_DECOMMIT));
+	EXPECT_EQ(ERROR_INVALID_PARAMETER, GetLastError());
+	EXPECT_TRUE(VirtualFree(a + 0xfff, 0, MEM_RELEASE));
+	EXPECT_FALSE(VirtualFree(a, 0, MEM_RELEASE));
+	EXPECT_EQ(ERROR_INVALID_ADDRESS, GetLastError());
+	EXPECT_FALSE(VirtualFree(a, P, MEM_DECOMMIT));
+	EXPECT_EQ(ERROR_INVALID_ADDRESS, GetLastError());
+}
+
+/* Modifiers the module does not implement yet are refused, not ignored. */
+TEST_F(win32, modifiers_not_supported)
+{
+	SetLastError(UNTOUCHED);
+	EXPECT_EQ(NULL, VirtualAlloc(NULL, P, MEM_COMMIT,
+				     PAGE_READWRITE | PAGE_GUARD));
+	EXPECT_EQ(ERROR_NOT_SUPPORTED, GetLastError());
+	EXPECT_EQ(NULL, VirtualAlloc(NULL, P, MEM_COMMIT,
+				     PAGE_READWRITE | PAGE_NOCACHE));
+	EXPECT_EQ(ERROR_NOT_SUPPORTED, GetLastError());
+	EXPECT_EQ(NULL, VirtualAlloc(NULL, P, MEM_RESET, PAGE_READWRITE));
+	EXPECT_EQ(ERROR_NOT_SUPPORTED, GetLastError());
+	/* 50: MEM_RESET and MEM_RESET_UNDO stand alone. */
+	EXPECT_EQ(NULL, VirtualAlloc(NULL, P, MEM_RESERVE | MEM_RESET,
+				     PAGE_READWRITE));
+	EXPECT_EQ(ERROR_INVALID_PARAMETER, GetLastError());
+	EXPECT_EQ(NULL, VirtualAlloc(NULL, P, MEM_RESET | MEM_RESET_UNDO,
+				     PAGE_READWRITE));
+	EXPECT_EQ(ERROR_INVALID_PARAMETER, GetLastError());
+}
+
+/* MEM_TOP_DOWN hands out higher addresses than the default order. */
+TEST_F(win32, top_down)
+{
+	char *low = VirtualAlloc(NULL, P, MEM_RESERVE, PAGE_READWRITE);
+	char *high = VirtualAlloc(NULL, P, MEM_RESERVE | MEM_TOP_DOWN,
+				  PAGE_READWRITE);
+
+	ASSERT_NE(NULL, low);
+	ASSERT_NE(NULL, high);
+	EXPECT_LT(low, high);
+	EXPECT_TRUE(VirtualFree(low, 0, MEM_RELEASE));
+	EXPECT_TRUE(VirtualFree(high, 0, MEM_RELEASE));
+}
+
+/* Code in PAGE_EXECUTE_READ memory runs. */
+TEST_F(win32, execute_read)
+{
+	char *a = VirtualAlloc(NULL, P, MEM_COMMIT, PAGE_READWRITE);
+
+	ASSERT_NE(NULL, a);
+	a[0] = (char)0xc3;	/* ret */
+	ASSERT_EQ(a, VirtualAlloc(a, P, MEM_COMMIT, PAGE_EXECUTE_READ));
+	((void (*)(void))a)();
+	EXPECT_TRUE(VirtualFree(a, 0, MEM_RELEASE));
+}
+
+/* GetSystemInfo reports Windows' x64 values and the real address limit. */
+TEST_F(win32, system_info)
+{
+	SYSTEM_INFO si, native;
+
+	memset(&si, 0xcc, sizeof(si));
+	SetLastError(UNTOUCHED);
+	GetSystemInfo(&si);
+	GetNativeSystemInfo(&native);
+	EXPECT_EQ(UNTOUCHED, GetLastError());
+	EXPECT_EQ(PROCESSOR_ARCHITECTURE_AMD64, si.wProcessorArchitecture);
+	EXPECT_EQ(0, si.wReserved);
+	EXPECT_EQ(P, si.dwPageSize);
+	EXPECT_EQ((LPVOID)0x10000, si.lpMinimumApplicationAddress);
+	EXPECT_EQ((LPVOID)0x7fffffffefffULL, si.lpMaximumApplicationAddress);
+	EXPECT_EQ(sysconf(_SC_NPROCESSORS_ONLN), si.dwNumberOfProcessors);
+	EXPECT_EQ(((DWORD_PTR)1 << si.dwNumberOfProcessors) - 1,
+		  si.dwActiveProcessorMask);
+	EXPECT_EQ(PROCESSOR_AMD_X8664, si.dwProcessorType);
+	EXPECT_EQ(G, si.dwAllocationGranularity);
+	EXPECT_NE(0, si.wProcessorLevel);
+	EXPECT_EQ(0, memcmp(&si, &native, sizeof(si)));
+}
+
+static void *thread_error(void *arg)
+{
+	SetLastError(1234);
+	return (void *)(uintptr_t)GetLastError();
+}
+
+/* The last error is per thread. */
+TEST_F(win32, last_error_per_thread)
+{
+	pthread_t t;
+	void *ret;
+
+	SetLastError(42);
+	ASSERT_EQ(0, pthread_create(&t, NULL, thread_error, NULL));
+	ASSERT_EQ(0, pthread_join(t, &ret));
+	EXPECT_EQ(1234, (uintptr_t)ret);
+	EXPECT_EQ(42, GetLastError());
+}
+
+/* A forked child gets its own context; the parent's memory stays its own. */
+TEST_F(win32, fork_child_context)
+{
+	char *a = VirtualAlloc(NULL, P, MEM_COMMIT, PAGE_READWRITE);
+	int status;
+	pid_t pid;
+
+	ASSERT_NE(NULL, a);
+	a[0] = 7;
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		MEMORY_BASIC_INFORMATION mbi;
+		char *b;
+
+		if (!VirtualQuery(a, &mbi, sizeof(mbi)) ||
+		    mbi.State != MEM_FREE)
+			_exit(1);
+		b = VirtualAlloc(a, P, MEM_RESERVE | MEM_COMMIT,
+				 PAGE_READWRITE);
+		if (b != a || b[0] != 0)
+			_exit(2);
+		_exit(0);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_EQ(0, WEXITSTATUS(status));
+	EXPECT_EQ(7, a[0]);
+	EXPECT_TRUE(VirtualFree(a, 0, MEM_RELEASE));
+}
+
+TEST_HARNESS_MAIN
