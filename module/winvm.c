@@ -86,8 +86,12 @@
 /* Allocation-tree marker for address space outside every arena. */
 #define WINVM_NO_ARENA		xa_mk_value(0)
 
-/* Page-tree entry bit: the run is committed; the low bits are WINVM_PROT_*. */
+/*
+ * Page-tree entry: the run is committed; the low bits are its WINVM_PROT_*
+ * (cache attributes belong to the allocation, not to pages).
+ */
 #define WINVM_PAGE_COMMITTED	BIT(16)
+#define WINVM_PAGE_PROT_MASK	(WINVM_PROT_MASK | WINVM_PROT_GUARD)
 
 /**
  * struct winvm_alloc - one allocation (a reservation and its pages)
@@ -204,20 +208,29 @@ static bool winvm_entry_is_alloc(void *entry)
 
 static void *winvm_page_entry(u32 prot)
 {
-	return xa_mk_value(WINVM_PAGE_COMMITTED | prot);
+	return xa_mk_value(WINVM_PAGE_COMMITTED | (prot & WINVM_PAGE_PROT_MASK));
 }
 
 static u32 winvm_entry_prot(void *entry)
 {
-	return entry ? xa_to_value(entry) & WINVM_PROT_MASK : 0;
+	return entry ? xa_to_value(entry) & WINVM_PAGE_PROT_MASK : 0;
 }
 
-/* Valid protection for committed pages: WRITE needs READ, no unknown bits. */
+/*
+ * The Windows rules for protection values: WRITE needs READ; GUARD and the
+ * cache attributes need an accessible page, exclude each other, and the two
+ * cache attributes exclude each other.
+ */
 static bool winvm_prot_valid(u32 prot)
 {
-	if (prot & ~WINVM_PROT_MASK)
+	u32 access = prot & WINVM_PROT_MASK;
+	u32 extra = prot & (WINVM_PROT_GUARD | WINVM_PROT_CACHE_MASK);
+
+	if (prot & ~(WINVM_PROT_MASK | WINVM_PROT_GUARD | WINVM_PROT_CACHE_MASK))
 		return false;
-	return !(prot & WINVM_PROT_WRITE) || (prot & WINVM_PROT_READ);
+	if ((prot & WINVM_PROT_WRITE) && !(prot & WINVM_PROT_READ))
+		return false;
+	return !extra || (access && is_power_of_2(extra));
 }
 
 /*
@@ -251,14 +264,53 @@ static struct winvm_alloc *winvm_alloc_find(struct winvm_ctx *ctx,
 	return alloc;
 }
 
-/* True if any page in [start, end) is committed. */
-static bool winvm_any_committed(struct winvm_ctx *ctx, unsigned long start,
-				unsigned long end)
+/**
+ * struct winvm_scan - what [start, end) of an allocation holds
+ * @all_committed: every page is committed.
+ * @first: protection of the first page, if committed.
+ * @any: union of the protections of the committed pages (0 if none).
+ * @committed: some page is committed.
+ */
+struct winvm_scan {
+	bool all_committed;
+	u32 first;
+	u32 any;
+	bool committed;
+};
+
+static void winvm_scan(struct winvm_ctx *ctx, unsigned long start,
+		       unsigned long end, struct winvm_scan *scan)
 {
-	unsigned long index = start;
+	MA_STATE(mas, &ctx->pages, start, start);
+	unsigned long pos = start;
+	void *entry;
 
 	lockdep_assert_held(&ctx->state_lock);
-	return mt_find(&ctx->pages, &index, end - 1);
+
+	memset(scan, 0, sizeof(*scan));
+	scan->all_committed = true;
+	mas_for_each(&mas, entry, end - 1) {
+		if (mas.index > pos)
+			scan->all_committed = false;
+		else if (pos == start)
+			scan->first = winvm_entry_prot(entry);
+		scan->any |= winvm_entry_prot(entry);
+		scan->committed = true;
+		pos = winvm_mas_end(&mas, end);
+	}
+	if (pos < end)
+		scan->all_committed = false;
+}
+
+/*
+ * Whether committed pages holding @scan may have PTEs that give more than
+ * @prot allows: then they must be zapped once the new state is stored.
+ */
+static bool winvm_takes_access(const struct winvm_scan *scan, u32 prot)
+{
+	if (!scan->committed)
+		return false;
+	return (prot & WINVM_PROT_GUARD) || (scan->any & ~prot & WINVM_PROT_MASK);
 }
 
 /*
@@ -649,14 +701,14 @@ static int winvm_set_exec(struct winvm_ctx *ctx, unsigned long start,
 }
 
 /*
- * Commit [start, end) of @alloc with @prot. Pages already committed keep
- * their contents and take the new protection; if they may lose access,
- * their PTEs go.
+ * Set [start, end) of @alloc to committed with @prot. Pages already
+ * committed keep their contents and take the new protection; if they may
+ * lose access, their PTEs go.
  */
 static int winvm_commit(struct winvm_ctx *ctx, struct winvm_alloc *alloc,
 			unsigned long start, unsigned long end, u32 prot)
 {
-	bool recommit;
+	struct winvm_scan scan;
 	int ret;
 
 	lockdep_assert_held(&ctx->ops_lock);
@@ -666,12 +718,12 @@ static int winvm_commit(struct winvm_ctx *ctx, struct winvm_alloc *alloc,
 		return ret;
 
 	down_write(&ctx->state_lock);
-	recommit = winvm_any_committed(ctx, start, end);
+	winvm_scan(ctx, start, end, &scan);
 	ret = winvm_pages_set(ctx, alloc, start, end, winvm_page_entry(prot),
 			      GFP_KERNEL);
 	up_write(&ctx->state_lock);
 
-	if (!ret && recommit)
+	if (!ret && winvm_takes_access(&scan, prot))
 		winvm_zap_sync(ctx, start, end);
 	return ret;
 }
@@ -1120,7 +1172,9 @@ static void winvm_query_alloc(struct winvm_ctx *ctx, struct winvm_alloc *alloc,
 	args->out_flags = WINVM_QUERY_WINVM;
 	args->out_alloc_base = alloc->base;
 	args->out_alloc_prot = alloc->prot;
-	args->out_prot = winvm_entry_prot(entry);
+	if (entry)
+		args->out_prot = winvm_entry_prot(entry) |
+				 (alloc->prot & WINVM_PROT_CACHE_MASK);
 	args->out_state = entry ? WINVM_STATE_COMMIT : WINVM_STATE_RESERVE;
 	args->out_type = WINVM_TYPE_PRIVATE;
 	args->out_region_size = end - addr;
@@ -1170,25 +1224,38 @@ out:
 
 /*
  * The fault path. A fault on a winvm VMA maps the page from the backing
- * file if the page is committed with the access asked for; anything else
- * gets SIGSEGV. A page that is not executable is never mapped into an
- * executable VMA (that only happens for an instant while winvm_set_exec()
- * moves a range), so the VMA never grants more than the page allows.
+ * file if the page is committed with the access asked for; an armed guard
+ * page takes its one-shot exception; anything else gets SIGSEGV. A page that
+ * is not executable is never mapped into an executable VMA (that only
+ * happens for an instant while winvm_set_exec() moves a range), so the VMA
+ * never grants more than the page allows.
  */
-static bool winvm_access_ok(struct vm_area_struct *vma, void *entry,
-			    unsigned int fault_flags)
+enum winvm_verdict {
+	WINVM_MAP,
+	WINVM_DENY,
+	WINVM_GUARD,
+};
+
+static enum winvm_verdict winvm_access(struct vm_area_struct *vma,
+				       void *entry, unsigned int fault_flags)
 {
 	u32 prot = winvm_entry_prot(entry);
+	bool ok;
 
 	if (!entry)
-		return false;
+		return WINVM_DENY;
+	/* Only the program's own accesses trip a guard page. */
+	if (prot & WINVM_PROT_GUARD)
+		return fault_flags & FAULT_FLAG_USER ? WINVM_GUARD : WINVM_DENY;
 	if ((vma->vm_flags & VM_EXEC) && !(prot & WINVM_PROT_EXEC))
-		return false;
+		return WINVM_DENY;
 	if (fault_flags & FAULT_FLAG_WRITE)
-		return prot & WINVM_PROT_WRITE;
-	if (fault_flags & FAULT_FLAG_INSTRUCTION)
-		return prot & WINVM_PROT_EXEC;
-	return prot & (WINVM_PROT_READ | WINVM_PROT_EXEC);
+		ok = prot & WINVM_PROT_WRITE;
+	else if (fault_flags & FAULT_FLAG_INSTRUCTION)
+		ok = prot & WINVM_PROT_EXEC;
+	else
+		ok = prot & (WINVM_PROT_READ | WINVM_PROT_EXEC);
+	return ok ? WINVM_MAP : WINVM_DENY;
 }
 
 static void *winvm_page_state(struct winvm_ctx *ctx, unsigned long addr)
@@ -1213,10 +1280,72 @@ static vm_fault_t winvm_lock_page(struct winvm_ctx *ctx, struct page *page)
 	return VM_FAULT_LOCKED;
 }
 
+/* Whether a SIGSEGV sent to current would reach a handler. */
+static bool winvm_sigsegv_deliverable(void)
+{
+	/* Only current itself replaces its sighand (at exec). */
+	struct sighand_struct *sighand =
+		rcu_dereference_protected(current->sighand, true);
+
+	return !sigismember(&current->blocked, SIGSEGV) &&
+	       READ_ONCE(sighand->action[SIGSEGV - 1].sa.sa_handler) != SIG_IGN;
+}
+
+/*
+ * A user access hit an armed guard page: disarm it and send the guard
+ * signal to the faulting thread; the access is retried once its handler
+ * returns. If another thread disarmed the page first, just retry: exactly
+ * one access per arming takes the exception.
+ */
+static vm_fault_t winvm_guard_hit(struct winvm_ctx *ctx, struct vm_fault *vmf)
+{
+	unsigned long addr = vmf->address;
+	struct kernel_siginfo info;
+	struct winvm_alloc *alloc;
+	bool hit = false;
+	u32 prot, access;
+
+	/* A thread that cannot take the signal dies of the fault instead. */
+	if (!winvm_sigsegv_deliverable())
+		return VM_FAULT_SIGSEGV;
+
+	down_write(&ctx->state_lock);
+	prot = winvm_entry_prot(winvm_page_state(ctx, addr));
+	alloc = winvm_alloc_find(ctx, addr);
+	if ((prot & WINVM_PROT_GUARD) && alloc) {
+		if (winvm_pages_set(ctx, alloc, addr, addr + PAGE_SIZE,
+				    winvm_page_entry(prot & ~WINVM_PROT_GUARD),
+				    GFP_KERNEL)) {
+			up_write(&ctx->state_lock);
+			return VM_FAULT_OOM;
+		}
+		hit = true;
+	}
+	up_write(&ctx->state_lock);
+	if (!hit)
+		return VM_FAULT_NOPAGE;
+
+	if (vmf->flags & FAULT_FLAG_WRITE)
+		access = WINVM_ACCESS_WRITE;
+	else if (vmf->flags & FAULT_FLAG_INSTRUCTION)
+		access = WINVM_ACCESS_EXEC;
+	else
+		access = WINVM_ACCESS_READ;
+
+	clear_siginfo(&info);
+	info.si_signo = SIGSEGV;
+	info.si_errno = WINVM_GUARD_SIGNATURE | access;
+	info.si_code = SEGV_ACCERR;
+	info.si_addr = (void __user *)vmf->real_address;
+	send_sig_info(SIGSEGV, &info, current);
+	return VM_FAULT_NOPAGE;
+}
+
 static vm_fault_t winvm_fault(struct vm_fault *vmf)
 {
 	struct vm_area_struct *vma = vmf->vma;
 	struct winvm_ctx *ctx = vma->vm_file->private_data;
+	enum winvm_verdict verdict;
 	struct page *page;
 	vm_fault_t ret;
 
@@ -1224,10 +1353,13 @@ static vm_fault_t winvm_fault(struct vm_fault *vmf)
 		return VM_FAULT_SIGSEGV;
 
 	down_read(&ctx->state_lock);
-	if (!winvm_access_ok(vma, winvm_page_state(ctx, vmf->address),
-			     vmf->flags)) {
-		ret = VM_FAULT_SIGSEGV;
-		goto out;
+	verdict = winvm_access(vma, winvm_page_state(ctx, vmf->address),
+			       vmf->flags);
+	if (verdict != WINVM_MAP) {
+		up_read(&ctx->state_lock);
+		if (verdict == WINVM_GUARD)
+			return winvm_guard_hit(ctx, vmf);
+		return VM_FAULT_SIGSEGV;
 	}
 
 	page = shmem_read_mapping_page_gfp(ctx->mapping, vmf->pgoff,
@@ -1246,20 +1378,30 @@ out:
 	return ret;
 }
 
-/* First write to a page mapped read-only: allowed if the page is writable. */
+/*
+ * First write to a page mapped read-only: allowed if the page is writable.
+ * A page armed as a guard page while mapped is being zapped by the arming
+ * call: retry, so that the access faults afresh (the fault flags here no
+ * longer tell a user access from a kernel one).
+ */
 static vm_fault_t winvm_page_mkwrite(struct vm_fault *vmf)
 {
 	struct vm_area_struct *vma = vmf->vma;
 	struct winvm_ctx *ctx = vma->vm_file->private_data;
+	enum winvm_verdict verdict;
 	vm_fault_t ret;
+	void *entry;
 
 	if (unlikely(vma->vm_mm != ctx->mm))
 		return VM_FAULT_SIGSEGV;
 
 	down_read(&ctx->state_lock);
-	if (winvm_access_ok(vma, winvm_page_state(ctx, vmf->address),
-			    vmf->flags))
+	entry = winvm_page_state(ctx, vmf->address);
+	verdict = winvm_access(vma, entry, vmf->flags | FAULT_FLAG_USER);
+	if (verdict == WINVM_MAP)
 		ret = winvm_lock_page(ctx, vmf->page);
+	else if (verdict == WINVM_GUARD)
+		ret = VM_FAULT_NOPAGE;
 	else
 		ret = VM_FAULT_SIGSEGV;
 	up_read(&ctx->state_lock);
@@ -1497,6 +1639,51 @@ static int winvm_ioctl_query(struct winvm_ctx *ctx, void __user *argp)
 	return 0;
 }
 
+static int winvm_ioctl_protect(struct winvm_ctx *ctx, void __user *argp)
+{
+	struct winvm_protect_args args;
+	unsigned long start, end;
+	struct winvm_alloc *alloc;
+	struct winvm_scan scan;
+	int ret;
+
+	if (copy_from_user(&args, argp, sizeof(args)))
+		return -EFAULT;
+	if (args.flags || !winvm_prot_valid(args.prot))
+		return -EINVAL;
+	ret = winvm_page_range(ctx, args.addr, args.size, &start, &end);
+	if (ret)
+		return ret;
+
+	ret = winvm_lock_ops(ctx);
+	if (ret)
+		return ret;
+
+	down_read(&ctx->state_lock);
+	alloc = winvm_alloc_find(ctx, start);
+	if (alloc && end <= alloc->end)
+		winvm_scan(ctx, start, end, &scan);
+	up_read(&ctx->state_lock);
+	if (!alloc || end > alloc->end || !scan.all_committed) {
+		ret = -ENXIO;
+		goto out_unlock;
+	}
+	args.out_old_prot = scan.first | (alloc->prot & WINVM_PROT_CACHE_MASK);
+	ret = winvm_commit(ctx, alloc, start, end, args.prot);
+
+out_unlock:
+	mutex_unlock(&ctx->ops_lock);
+	if (ret)
+		return ret;
+
+	args.out_addr = start;
+	args.out_size = end - start;
+	args.out_reserved = 0;
+	if (copy_to_user(argp, &args, sizeof(args)))
+		return -EFAULT;
+	return 0;
+}
+
 /*
  * Only winvm itself maps its file (winvm_map()); a program's mmap() of
  * /dev/winvm is refused.
@@ -1535,6 +1722,8 @@ static long winvm_ioctl(struct file *file, unsigned int cmd, unsigned long parm)
 		return winvm_ioctl_free(ctx, argp);
 	case WINVM_IOC_QUERY:
 		return winvm_ioctl_query(ctx, argp);
+	case WINVM_IOC_PROTECT:
+		return winvm_ioctl_protect(ctx, argp);
 	default:
 		return -ENOIOCTLCMD;
 	}

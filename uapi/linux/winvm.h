@@ -24,16 +24,47 @@
  * Page protection. A committed page holds a subset of READ, WRITE and EXEC;
  * WRITE requires READ. No bit set means no access. EXEC pages are readable
  * on x86 whatever READ says (the MMU cannot express execute-only).
+ *
+ * GUARD makes an accessible page a one-shot guard page: the first access
+ * from user mode clears the bit and raises a guard signal (see below)
+ * instead of completing; accesses from the kernel on the program's behalf
+ * (read(2) into the page, process_vm_readv, ptrace) fail with EFAULT and
+ * leave the guard armed.
+ *
+ * NOCACHE and WRITECOMBINE, mutually exclusive and never with GUARD or on
+ * inaccessible pages, are cache attributes of a whole allocation: given at
+ * reservation they are recorded and reported on every committed page of
+ * it; given anywhere else they are ignored. The memory itself stays
+ * write-back cached.
+ *
  * WINVM_PROT_COPY only appears in WINVM_IOC_QUERY output for memory winvm
  * does not manage: writes to it are copy-on-write (a private file mapping).
  */
 #define WINVM_PROT_READ		0x1
 #define WINVM_PROT_WRITE	0x2
 #define WINVM_PROT_EXEC		0x4
+#define WINVM_PROT_GUARD	0x8
+#define WINVM_PROT_NOCACHE	0x10
+#define WINVM_PROT_WRITECOMBINE	0x20
 #define WINVM_PROT_COPY		0x80
 
 #define WINVM_PROT_MASK		(WINVM_PROT_READ | WINVM_PROT_WRITE | \
 				 WINVM_PROT_EXEC)
+#define WINVM_PROT_CACHE_MASK	(WINVM_PROT_NOCACHE | WINVM_PROT_WRITECOMBINE)
+
+/*
+ * A guard-page hit is delivered to the thread that made the access as
+ * SIGSEGV with si_code SEGV_ACCERR, si_addr the address accessed, and
+ * si_errno WINVM_GUARD_SIGNATURE | WINVM_ACCESS_* (kernel-made faults have
+ * si_errno 0). The guard bit is already clear when the handler runs, and
+ * returning from it retries the access. A thread with SIGSEGV blocked or
+ * ignored gets a plain SIGSEGV instead, which kills it as any fault would.
+ */
+#define WINVM_GUARD_SIGNATURE	0x57470000
+#define WINVM_GUARD_ACCESS_MASK	0xff
+#define WINVM_ACCESS_READ	0
+#define WINVM_ACCESS_WRITE	1
+#define WINVM_ACCESS_EXEC	8
 
 /* WINVM_IOC_ALLOC flags. */
 #define WINVM_ALLOC_RESERVE	0x1
@@ -86,8 +117,9 @@ struct winvm_info {
  * @addr: in: start address, or 0 to let the module choose (reserve only).
  * @size: in: size in bytes, not zero.
  * @flags: in: WINVM_ALLOC_* bits; RESERVE, COMMIT or both.
- * @prot: in: WINVM_PROT_READ/WRITE/EXEC for committed pages; for a
- *	reservation it is also recorded as the allocation protection.
+ * @prot: in: WINVM_PROT_* for the committed pages (READ, WRITE, EXEC,
+ *	GUARD); for a reservation it is also recorded, cache attributes
+ *	included, as the allocation protection.
  * @out_addr: out: start of the range acted on.
  * @out_size: out: size of the range acted on, in bytes.
  *
@@ -101,9 +133,11 @@ struct winvm_info {
  * allocation; already committed pages keep their content and take @prot,
  * newly committed pages read as zero.
  *
- * Errors: EINVAL for unknown flags or protection bits, WRITE without READ,
- * a zero or overflowing size, an address outside
- * [min_address, max_address]; EEXIST when a range to reserve is not free;
+ * Errors: EINVAL for unknown flags, an invalid protection (unknown bits,
+ * WRITE without READ, GUARD or a cache attribute on an inaccessible page,
+ * GUARD with a cache attribute, both cache attributes), a zero or
+ * overflowing size, an address outside [min_address, max_address]; EEXIST
+ * when a range to reserve is not free;
  * ENXIO when pages to commit are not all inside one allocation; ENOMEM when
  * no free range is large enough or memory is short; EFAULT; EPERM.
  */
@@ -156,7 +190,8 @@ struct winvm_free_args {
  * @out_region_size: out: bytes from @out_base to the end of the run of pages
  *	that share state, protection and allocation with @addr's page.
  * @out_alloc_prot: out: WINVM_PROT_* given when the allocation was made.
- * @out_prot: out: WINVM_PROT_* of the page (0 unless committed).
+ * @out_prot: out: WINVM_PROT_* of the page (0 unless committed), with the
+ *	allocation's cache attribute.
  * @out_state: out: WINVM_STATE_*.
  * @out_type: out: WINVM_TYPE_*.
  *
@@ -181,9 +216,41 @@ struct winvm_query_args {
 	__u32 out_type;
 };
 
+/**
+ * struct winvm_protect_args - change the protection of committed pages
+ * @addr: in: start address.
+ * @size: in: size in bytes, not zero.
+ * @prot: in: new WINVM_PROT_* (READ, WRITE, EXEC, GUARD); cache attributes
+ *	are accepted and ignored.
+ * @flags: in: must be zero.
+ * @out_addr: out: start of the range acted on.
+ * @out_size: out: size of the range acted on, in bytes.
+ * @out_old_prot: out: protection the first page had, as WINVM_IOC_QUERY
+ *	reports it.
+ * @out_reserved: out: zero.
+ *
+ * The pages touched by [@addr, @addr + @size) must lie in one allocation
+ * and all be committed; their contents survive.
+ *
+ * Errors: EINVAL for non-zero @flags, an invalid protection or a zero,
+ * overflowing or out-of-range size; ENXIO when a page is not committed or
+ * not in the allocation of the first; EFAULT; EPERM.
+ */
+struct winvm_protect_args {
+	__u64 addr;
+	__u64 size;
+	__u32 prot;
+	__u32 flags;
+	__u64 out_addr;
+	__u64 out_size;
+	__u32 out_old_prot;
+	__u32 out_reserved;
+};
+
 #define WINVM_IOC_GET_INFO	_IOR('W', 0x80, struct winvm_info)
 #define WINVM_IOC_ALLOC		_IOWR('W', 0x81, struct winvm_alloc_args)
 #define WINVM_IOC_FREE		_IOWR('W', 0x82, struct winvm_free_args)
 #define WINVM_IOC_QUERY		_IOWR('W', 0x83, struct winvm_query_args)
+#define WINVM_IOC_PROTECT	_IOWR('W', 0x84, struct winvm_protect_args)
 
 #endif /* __LINUX_WINVM_H */
