@@ -26,14 +26,18 @@ KTOOL_FILES := tools/testing/selftests/kselftest_harness.h \
 	       scripts/checkpatch.pl scripts/spelling.txt \
 	       scripts/const_structs.checkpatch scripts/kernel-doc
 
-LIB_SRC := lib/winvm.c
-LIB_HDR := lib/include/winvm.h lib/include/windows.h uapi/linux/winvm.h
+LIB_SRC := lib/winvm.c lib/exception.c
+LIB_HDR := lib/include/winvm.h lib/include/windows.h lib/internal.h \
+	   uapi/linux/winvm.h
+LIB_OBJ := $(patsubst lib/%.c,$(BUILD)/lib/%.o,$(LIB_SRC))
 LIBA := $(BUILD)/lib/libwinvm.a
 LIBSO := $(BUILD)/lib/libwinvm.so.$(VERSION)
 LIBPC := $(BUILD)/lib/pkgconfig/winvm.pc
 TOOLS := $(BUILD)/bin/winvmctl $(BUILD)/bin/winvm-demo
 SELFTESTS := $(patsubst selftests/%.c,$(BUILD)/selftests/%,\
 	$(filter-out selftests/hdrtest.c,$(wildcard selftests/*.c)))
+HELPERS := $(patsubst selftests/helpers/%.c,$(BUILD)/helpers/%,\
+	$(wildcard selftests/helpers/*.c))
 
 .PHONY: all module lib tools selftests deps run check lint checkpatch \
 	sparse kerneldoc hdrtest install clean
@@ -52,16 +56,16 @@ tools: $(TOOLS)
 
 selftests: $(SELFTESTS)
 
-$(BUILD)/lib/winvm.o: $(LIB_SRC) $(LIB_HDR)
+$(BUILD)/lib/%.o: lib/%.c $(LIB_HDR)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(WARN) -std=gnu11 -fPIC -fvisibility=hidden \
 		$(CPPFLAGS_WINVM) -c -o $@ $<
 
-$(LIBA): $(BUILD)/lib/winvm.o
+$(LIBA): $(LIB_OBJ)
 	rm -f $@
 	$(AR) rcs $@ $^
 
-$(LIBSO): $(BUILD)/lib/winvm.o
+$(LIBSO): $(LIB_OBJ)
 	$(CC) -shared -Wl,-soname,libwinvm.so.$(SOVERSION) -o $@ $^ -lpthread
 	ln -sf libwinvm.so.$(VERSION) $(BUILD)/lib/libwinvm.so.$(SOVERSION)
 	ln -sf libwinvm.so.$(SOVERSION) $(BUILD)/lib/libwinvm.so
@@ -89,12 +93,23 @@ $(KTOOLS)/.stamp: $(KSRC_TAR)
 		$(addprefix linux-source-6.1/,$(KTOOL_FILES))
 	touch $@
 
+# The library tests link libwinvm; the others talk to /dev/winvm directly.
+LIB_TESTS := win32 exceptions
+$(addprefix $(BUILD)/selftests/,$(LIB_TESTS)): TEST_LIBS = $(LINK_WINVM)
+
 $(BUILD)/selftests/%: selftests/%.c selftests/winvm_util.h $(LIB_HDR) \
-		      $(LIBSO) $(KTOOLS)/.stamp
+		      $(LIBSO) $(KTOOLS)/.stamp $(HELPERS)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -Wall $(CPPFLAGS_WINVM) \
-		-I$(KTOOLS)/tools/testing/selftests -o $@ $< \
-		$(LINK_WINVM) -lpthread
+		-I$(KTOOLS)/tools/testing/selftests \
+		-DHELPERS_DIR='"$(CURDIR)/$(BUILD)/helpers"' \
+		-DLIB_DIR='"$(CURDIR)/$(BUILD)/lib"' -o $@ $< \
+		$(TEST_LIBS) -lpthread
+
+# Programs the selftests run; not tests themselves.
+$(BUILD)/helpers/%: selftests/helpers/%.c $(LIB_HDR)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -Wall -Ilib/include -o $@ $<
 
 # Boot the test VM, load winvm.ko and show what it does.
 run: deps

@@ -23,6 +23,7 @@
 
 #include <linux/winvm.h>
 
+#include "internal.h"
 #include "winvm.h"
 
 #define WINVM_DEVICE		"/dev/winvm"
@@ -132,6 +133,8 @@ static int device(void)
 {
 	int fd = __atomic_load_n(&dev.fd, __ATOMIC_ACQUIRE);
 
+	winvm_thread_setup();
+
 	return fd >= 0 ? fd : open_device();
 }
 
@@ -158,8 +161,10 @@ static int fail(DWORD code)
 }
 
 /*
- * Win32 page protection to WINVM_PROT_*: exactly one base protection,
- * WRITECOPY variants are not valid for private memory.
+ * Win32 page protection to WINVM_PROT_*: exactly one base protection (the
+ * WRITECOPY ones are not valid for private memory) and the modifiers,
+ * whose combinations the module checks. PAGE_TARGETS_INVALID (alias
+ * PAGE_TARGETS_NO_UPDATE) is accepted and has no effect: there is no CFG.
  */
 static DWORD protect_to_prot(DWORD protect, __u32 *prot)
 {
@@ -189,13 +194,33 @@ static DWORD protect_to_prot(DWORD protect, __u32 *prot)
 	}
 	if (modifiers & ~(DWORD)(PAGE_GUARD | PAGE_NOCACHE | PAGE_WRITECOMBINE))
 		return ERROR_INVALID_PARAMETER;
-	if (modifiers)
-		return ERROR_NOT_SUPPORTED;
+	if (modifiers & PAGE_GUARD)
+		*prot |= WINVM_PROT_GUARD;
+	if (modifiers & PAGE_NOCACHE)
+		*prot |= WINVM_PROT_NOCACHE;
+	if (modifiers & PAGE_WRITECOMBINE)
+		*prot |= WINVM_PROT_WRITECOMBINE;
 	return ERROR_SUCCESS;
 }
 
+static DWORD base_protect(__u32 prot);
+
 /* WINVM_PROT_* to the Win32 protection value. */
 static DWORD prot_to_protect(__u32 prot)
+{
+	DWORD protect = base_protect(prot & ~(WINVM_PROT_GUARD |
+					      WINVM_PROT_CACHE_MASK));
+
+	if (prot & WINVM_PROT_GUARD)
+		protect |= PAGE_GUARD;
+	if (prot & WINVM_PROT_NOCACHE)
+		protect |= PAGE_NOCACHE;
+	if (prot & WINVM_PROT_WRITECOMBINE)
+		protect |= PAGE_WRITECOMBINE;
+	return protect;
+}
+
+static DWORD base_protect(__u32 prot)
 {
 	switch (prot) {
 	case 0:
@@ -393,6 +418,40 @@ SIZE_T WINAPI VirtualQuery(LPCVOID lpAddress,
 	return sizeof(mbi);
 }
 
+BOOL WINAPI VirtualProtect(LPVOID lpAddress, SIZE_T dwSize, DWORD flNewProtect,
+			   PDWORD lpflOldProtect)
+{
+	struct winvm_protect_args args = {
+		.addr = (uintptr_t)lpAddress,
+		.size = dwSize,
+	};
+	DWORD err;
+
+	/* As on Windows, a failure reports PAGE_NOACCESS as the old value. */
+	err = protect_to_prot(flNewProtect, &args.prot);
+	if (!err && !lpflOldProtect)
+		err = ERROR_NOACCESS;
+	if (err) {
+		if (lpflOldProtect)
+			*lpflOldProtect = PAGE_NOACCESS;
+		return fail(err);
+	}
+	if (winvm_call(WINVM_IOC_PROTECT, &args)) {
+		*lpflOldProtect = PAGE_NOACCESS;
+		return FALSE;
+	}
+	*lpflOldProtect = prot_to_protect(args.out_old_prot);
+	return TRUE;
+}
+
+BOOL WINAPI VirtualProtectEx(HANDLE hProcess, LPVOID lpAddress, SIZE_T dwSize,
+			     DWORD flNewProtect, PDWORD lpflOldProtect)
+{
+	if (!is_current_process(hProcess))
+		return fail(ERROR_INVALID_HANDLE);
+	return VirtualProtect(lpAddress, dwSize, flNewProtect, lpflOldProtect);
+}
+
 SIZE_T WINAPI VirtualQueryEx(HANDLE hProcess, LPCVOID lpAddress,
 			     PMEMORY_BASIC_INFORMATION lpBuffer,
 			     SIZE_T dwLength)
@@ -459,4 +518,32 @@ void WINAPI GetSystemInfo(LPSYSTEM_INFO lpSystemInfo)
 void WINAPI GetNativeSystemInfo(LPSYSTEM_INFO lpSystemInfo)
 {
 	GetSystemInfo(lpSystemInfo);
+}
+
+/* The PMD size when the kernel has transparent huge pages, else 0. */
+SIZE_T WINAPI GetLargePageMinimum(void)
+{
+	unsigned long size = 0;
+	FILE *f;
+
+	f = fopen("/sys/kernel/mm/transparent_hugepage/hpage_pmd_size", "re");
+	if (!f)
+		return 0;
+	if (fscanf(f, "%lu", &size) != 1)
+		size = 0;
+	fclose(f);
+	return size;
+}
+
+/* x86 keeps instruction fetches coherent with stores: nothing to flush. */
+BOOL WINAPI FlushInstructionCache(HANDLE hProcess, LPCVOID lpBaseAddress,
+				  SIZE_T dwSize)
+{
+	if (!is_current_process(hProcess))
+		return fail(ERROR_INVALID_HANDLE);
+#ifndef __x86_64__
+	__builtin___clear_cache((char *)lpBaseAddress,
+				(char *)lpBaseAddress + dwSize);
+#endif
+	return TRUE;
 }

@@ -433,16 +433,10 @@ TEST_F(win32, free_address_rules)
 	EXPECT_EQ(ERROR_INVALID_ADDRESS, GetLastError());
 }
 
-/* Modifiers the module does not implement yet are refused, not ignored. */
-TEST_F(win32, modifiers_not_supported)
+/* Allocation types not implemented yet are refused, not ignored. */
+TEST_F(win32, types_not_supported)
 {
 	SetLastError(UNTOUCHED);
-	EXPECT_EQ(NULL, VirtualAlloc(NULL, P, MEM_COMMIT,
-				     PAGE_READWRITE | PAGE_GUARD));
-	EXPECT_EQ(ERROR_NOT_SUPPORTED, GetLastError());
-	EXPECT_EQ(NULL, VirtualAlloc(NULL, P, MEM_COMMIT,
-				     PAGE_READWRITE | PAGE_NOCACHE));
-	EXPECT_EQ(ERROR_NOT_SUPPORTED, GetLastError());
 	EXPECT_EQ(NULL, VirtualAlloc(NULL, P, MEM_RESET, PAGE_READWRITE));
 	EXPECT_EQ(ERROR_NOT_SUPPORTED, GetLastError());
 	/* 50: MEM_RESET and MEM_RESET_UNDO stand alone. */

@@ -1,0 +1,892 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * libwinvm tests: VirtualProtect, guard pages and the exception API
+ * (vectored handlers, continue handlers, the unhandled-exception filter,
+ * RaiseException, CONTEXT), through <windows.h>. Numbers refer to the cases
+ * of shared/spec/win32-memory.md.
+ */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stddef.h>
+#include <sys/wait.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+#include <windows.h>
+
+#include "kselftest_harness.h"
+
+#define P	0x1000
+#define G	0x10000
+
+_Static_assert(sizeof(CONTEXT) == 1232, "CONTEXT size");
+_Static_assert(offsetof(CONTEXT, ContextFlags) == 0x30, "ContextFlags");
+_Static_assert(offsetof(CONTEXT, SegCs) == 0x38, "SegCs");
+_Static_assert(offsetof(CONTEXT, EFlags) == 0x44, "EFlags");
+_Static_assert(offsetof(CONTEXT, Rax) == 0x78, "Rax");
+_Static_assert(offsetof(CONTEXT, Rsp) == 0x98, "Rsp");
+_Static_assert(offsetof(CONTEXT, Rip) == 0xf8, "Rip");
+_Static_assert(offsetof(CONTEXT, FltSave) == 0x100, "FltSave");
+_Static_assert(offsetof(CONTEXT, Xmm0) == 0x1a0, "Xmm0");
+_Static_assert(offsetof(CONTEXT, VectorRegister) == 0x300, "VectorRegister");
+_Static_assert(offsetof(CONTEXT, LastExceptionFromRip) == 0x4c8,
+	       "LastExceptionFromRip");
+_Static_assert(sizeof(EXCEPTION_RECORD) == 152, "EXCEPTION_RECORD size");
+_Static_assert(offsetof(EXCEPTION_RECORD, NumberParameters) == 24,
+	       "NumberParameters");
+_Static_assert(offsetof(EXCEPTION_RECORD, ExceptionInformation) == 32,
+	       "ExceptionInformation");
+
+#define UNTOUCHED	0xdeadbeef
+
+/*
+ * The handlers run inside the faulting access: tell the compiler that
+ * memory may have changed across it, or it may read what they wrote too
+ * early.
+ */
+#define barrier()	__asm__ volatile("" ::: "memory")
+
+/* What the handlers saw, per thread. */
+static __thread EXCEPTION_RECORD seen;
+static __thread CONTEXT seen_ctx;
+static __thread int calls;
+static int trace[16], ntrace;
+
+static void reset_seen(void)
+{
+	memset(&seen, 0, sizeof(seen));
+	calls = 0;
+	ntrace = 0;
+}
+
+/* Record the exception and let it run again (guard pages clear by then). */
+static LONG CALLBACK record_continue(EXCEPTION_POINTERS *ep)
+{
+	seen = *ep->ExceptionRecord;
+	seen_ctx = *ep->ContextRecord;
+	calls++;
+	return EXCEPTION_CONTINUE_EXECUTION;
+}
+
+/* Commit the page the access violation is on, then continue. */
+static LONG CALLBACK commit_and_continue(EXCEPTION_POINTERS *ep)
+{
+	EXCEPTION_RECORD *rec = ep->ExceptionRecord;
+
+	if (rec->ExceptionCode != EXCEPTION_ACCESS_VIOLATION)
+		return EXCEPTION_CONTINUE_SEARCH;
+	seen = *rec;
+	calls++;
+	if (!VirtualAlloc((void *)rec->ExceptionInformation[1], 1, MEM_COMMIT,
+			  PAGE_READWRITE))
+		return EXCEPTION_CONTINUE_SEARCH;
+	return EXCEPTION_CONTINUE_EXECUTION;
+}
+
+FIXTURE(exc) {
+	char *a;
+};
+
+FIXTURE_SETUP(exc)
+{
+	if (access("/dev/winvm", F_OK))
+		SKIP(return, "/dev/winvm not present: load winvm.ko");
+	self->a = VirtualAlloc(NULL, G, MEM_RESERVE, PAGE_READWRITE);
+	ASSERT_NE(NULL, self->a);
+	ASSERT_EQ(self->a, VirtualAlloc(self->a, 4 * P, MEM_COMMIT,
+					PAGE_READWRITE));
+	reset_seen();
+}
+
+FIXTURE_TEARDOWN(exc)
+{
+}
+
+/* 4, 6: protection needs every page committed. */
+TEST_F(exc, protect_needs_committed)
+{
+	char *r = VirtualAlloc(NULL, G, MEM_RESERVE, PAGE_NOACCESS);
+	DWORD old = UNTOUCHED;
+
+	ASSERT_NE(NULL, r);
+	SetLastError(UNTOUCHED);
+	EXPECT_FALSE(VirtualProtect(r, 0xfffc, PAGE_READONLY, &old));
+	EXPECT_EQ(ERROR_INVALID_ADDRESS, GetLastError());
+	EXPECT_EQ(PAGE_NOACCESS, old);	/* 32 */
+	ASSERT_EQ(r, VirtualAlloc(r, P, MEM_COMMIT, PAGE_NOACCESS));
+	EXPECT_FALSE(VirtualProtect(r, 0xfffc, PAGE_READONLY, &old));
+	EXPECT_EQ(ERROR_INVALID_ADDRESS, GetLastError());
+	/* 7, 8 */
+	SetLastError(UNTOUCHED);
+	EXPECT_TRUE(VirtualProtect(r, P, PAGE_READONLY, &old));
+	EXPECT_EQ(PAGE_NOACCESS, old);
+	EXPECT_TRUE(VirtualProtect(r, P, PAGE_READWRITE, &old));
+	EXPECT_EQ(PAGE_READONLY, old);
+	EXPECT_EQ(UNTOUCHED, GetLastError());
+	r[0] = 1;
+	EXPECT_TRUE(VirtualFree(r, 0, MEM_RELEASE));
+}
+
+/* 11, 28, 29: the same six values as VirtualAlloc; invalid ones change nothing. */
+TEST_F(exc, protect_values)
+{
+	MEMORY_BASIC_INFORMATION mbi;
+	DWORD prot, old;
+
+	for (prot = 0; prot <= 0xff; prot++) {
+		int valid = prot == PAGE_NOACCESS || prot == PAGE_READONLY ||
+			    prot == PAGE_READWRITE || prot == PAGE_EXECUTE ||
+			    prot == PAGE_EXECUTE_READ ||
+			    prot == PAGE_EXECUTE_READWRITE;
+
+		ASSERT_TRUE(VirtualProtect(self->a, P, PAGE_NOACCESS, &old));
+		SetLastError(UNTOUCHED);
+		old = UNTOUCHED;
+		if (!valid) {
+			EXPECT_FALSE(VirtualProtect(self->a, P, prot, &old));
+			EXPECT_EQ(ERROR_INVALID_PARAMETER, GetLastError());
+			EXPECT_EQ(PAGE_NOACCESS, old);
+			VirtualQuery(self->a, &mbi, sizeof(mbi));
+			EXPECT_EQ(PAGE_NOACCESS, mbi.Protect);
+			continue;
+		}
+		EXPECT_TRUE(VirtualProtect(self->a, P, prot, &old))
+			TH_LOG("prot %#x", prot);
+		EXPECT_EQ(PAGE_NOACCESS, old);
+		VirtualQuery(self->a, &mbi, sizeof(mbi));
+		EXPECT_EQ(prot, mbi.Protect);
+		EXPECT_EQ(PAGE_READWRITE, mbi.AllocationProtect);
+	}
+	EXPECT_FALSE(VirtualProtect(self->a, P, PAGE_READWRITE |
+				    PAGE_EXECUTE_WRITECOPY, &old));
+	EXPECT_EQ(ERROR_INVALID_PARAMETER, GetLastError());
+}
+
+/* 30: a NULL old-protection pointer fails and changes nothing. */
+TEST_F(exc, protect_null_old)
+{
+	MEMORY_BASIC_INFORMATION mbi;
+	DWORD old;
+
+	SetLastError(UNTOUCHED);
+	EXPECT_FALSE(VirtualProtect(self->a, P, PAGE_READONLY, NULL));
+	EXPECT_EQ(ERROR_NOACCESS, GetLastError());
+	VirtualQuery(self->a, &mbi, sizeof(mbi));
+	EXPECT_EQ(PAGE_READWRITE, mbi.Protect);
+	EXPECT_TRUE(VirtualProtect(self->a, P, PAGE_READONLY, &old));
+	EXPECT_EQ(PAGE_READWRITE, old);
+}
+
+/* 33: the old protection is the first page's. */
+TEST_F(exc, protect_old_first_page)
+{
+	DWORD old;
+
+	ASSERT_TRUE(VirtualProtect(self->a, 2 * P, PAGE_READONLY, &old));
+	ASSERT_TRUE(VirtualProtect(self->a + 2 * P, 2 * P,
+				   PAGE_EXECUTE_READWRITE, &old));
+	EXPECT_EQ(PAGE_READWRITE, old);
+	ASSERT_TRUE(VirtualProtect(self->a, 4 * P, PAGE_EXECUTE_READ, &old));
+	EXPECT_EQ(PAGE_READONLY, old);
+}
+
+/* 34: an unaligned one-byte range protects its page. */
+TEST_F(exc, protect_unaligned)
+{
+	MEMORY_BASIC_INFORMATION mbi;
+	DWORD old;
+
+	EXPECT_TRUE(VirtualProtect(self->a + P + 1, 1, PAGE_READONLY, &old));
+	VirtualQuery(self->a + P, &mbi, sizeof(mbi));
+	EXPECT_EQ(PAGE_READONLY, mbi.Protect);
+	EXPECT_EQ(P, mbi.RegionSize);
+	VirtualQuery(self->a, &mbi, sizeof(mbi));
+	EXPECT_EQ(PAGE_READWRITE, mbi.Protect);
+	EXPECT_EQ(P, mbi.RegionSize);
+}
+
+/* 35: PAGE_NOCACHE sticks to the allocation. */
+TEST_F(exc, nocache_allocation)
+{
+	MEMORY_BASIC_INFORMATION mbi;
+	char *a = VirtualAlloc(NULL, 0x2000, MEM_COMMIT,
+			       PAGE_READWRITE | PAGE_NOCACHE);
+	DWORD old;
+
+	ASSERT_NE(NULL, a);
+	VirtualQuery(a, &mbi, sizeof(mbi));
+	EXPECT_EQ(0x204, mbi.AllocationProtect);
+	EXPECT_EQ(0x204, mbi.Protect);
+	EXPECT_EQ(0x2000, mbi.RegionSize);
+	EXPECT_TRUE(VirtualProtect(a, P, PAGE_READWRITE, &old));
+	EXPECT_EQ(0x204, old);
+	VirtualQuery(a, &mbi, sizeof(mbi));
+	EXPECT_EQ(0x2000, mbi.RegionSize);
+	EXPECT_EQ(0x204, mbi.Protect);
+	EXPECT_TRUE(VirtualProtect(a, P, PAGE_READONLY, &old));
+	EXPECT_EQ(0x204, old);
+	VirtualQuery(a, &mbi, sizeof(mbi));
+	EXPECT_EQ(P, mbi.RegionSize);
+	EXPECT_EQ(0x202, mbi.Protect);
+	EXPECT_TRUE(VirtualFree(a, 0, MEM_RELEASE));
+}
+
+/* 36: PAGE_NOCACHE cannot be added to one page. */
+TEST_F(exc, nocache_not_per_page)
+{
+	MEMORY_BASIC_INFORMATION mbi;
+	DWORD old;
+
+	EXPECT_TRUE(VirtualProtect(self->a, P, PAGE_READONLY | PAGE_NOCACHE,
+				   &old));
+	EXPECT_EQ(PAGE_READWRITE, old);
+	VirtualQuery(self->a, &mbi, sizeof(mbi));
+	EXPECT_EQ(PAGE_READONLY, mbi.Protect);
+	EXPECT_EQ(P, mbi.RegionSize);
+	EXPECT_EQ(PAGE_READWRITE, mbi.AllocationProtect);
+}
+
+/* Modifier combinations Windows refuses. */
+TEST_F(exc, modifier_rules)
+{
+	static const DWORD bad[] = {
+		PAGE_NOACCESS | PAGE_GUARD, PAGE_NOACCESS | PAGE_NOCACHE,
+		PAGE_NOACCESS | PAGE_WRITECOMBINE,
+		PAGE_READWRITE | PAGE_GUARD | PAGE_NOCACHE,
+		PAGE_READWRITE | PAGE_GUARD | PAGE_WRITECOMBINE,
+		PAGE_READWRITE | PAGE_NOCACHE | PAGE_WRITECOMBINE,
+		PAGE_READWRITE | 0x800,
+	};
+	DWORD old;
+	size_t i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		SetLastError(UNTOUCHED);
+		EXPECT_EQ(NULL, VirtualAlloc(NULL, P, MEM_COMMIT, bad[i]));
+		EXPECT_EQ(ERROR_INVALID_PARAMETER, GetLastError());
+		EXPECT_FALSE(VirtualProtect(self->a, P, bad[i], &old));
+		EXPECT_EQ(ERROR_INVALID_PARAMETER, GetLastError());
+	}
+	/* No CFG here: the targets flag is accepted and does nothing. */
+	EXPECT_TRUE(VirtualProtect(self->a, P, PAGE_EXECUTE_READ |
+				   PAGE_TARGETS_NO_UPDATE, &old));
+}
+
+/* 69-73: a guard page raises one exception per arming. */
+TEST_F(exc, guard_page)
+{
+	MEMORY_BASIC_INFORMATION mbi;
+	PVOID h = AddVectoredExceptionHandler(1, record_continue);
+	volatile char *b;
+	DWORD old;
+
+	ASSERT_NE(NULL, h);
+	b = VirtualAlloc(NULL, P, MEM_RESERVE | MEM_COMMIT,
+			 PAGE_READWRITE | PAGE_GUARD);
+	ASSERT_NE(NULL, b);
+	VirtualQuery((void *)b, &mbi, sizeof(mbi));
+	EXPECT_EQ(0x104, mbi.AllocationProtect);
+	EXPECT_EQ(0x104, mbi.Protect);
+	EXPECT_EQ(P, mbi.RegionSize);
+	EXPECT_EQ(MEM_COMMIT, mbi.State);
+
+	EXPECT_TRUE(VirtualProtect((void *)b, P, PAGE_READWRITE, &old));
+	EXPECT_EQ(0x104, old);
+	EXPECT_TRUE(VirtualProtect((void *)b, P, PAGE_READWRITE | PAGE_GUARD,
+				   &old));
+	EXPECT_EQ(PAGE_READWRITE, old);
+
+	(void)b[3];
+	barrier();
+	EXPECT_EQ(1, calls);
+	EXPECT_EQ(STATUS_GUARD_PAGE_VIOLATION, seen.ExceptionCode);
+	EXPECT_EQ(0, seen.ExceptionFlags);
+	EXPECT_EQ(2, seen.NumberParameters);
+	EXPECT_EQ(EXCEPTION_READ_FAULT, seen.ExceptionInformation[0]);
+	EXPECT_EQ((ULONG_PTR)(b + 3), seen.ExceptionInformation[1]);
+	VirtualQuery((void *)b, &mbi, sizeof(mbi));
+	EXPECT_EQ(PAGE_READWRITE, mbi.Protect);
+	EXPECT_EQ(0x104, mbi.AllocationProtect);
+	b[0] = 1;
+	barrier();
+	EXPECT_EQ(1, calls);
+
+	EXPECT_TRUE(VirtualProtect((void *)b, P, PAGE_READWRITE | PAGE_GUARD,
+				   &old));
+	EXPECT_EQ(PAGE_READWRITE, old);
+	b[8] = 2;
+	barrier();
+	EXPECT_EQ(2, calls);
+	EXPECT_EQ(EXCEPTION_WRITE_FAULT, seen.ExceptionInformation[0]);
+	EXPECT_EQ(2, b[8]);
+	EXPECT_TRUE(RemoveVectoredExceptionHandler(h));
+	EXPECT_TRUE(VirtualFree((void *)b, 0, MEM_RELEASE));
+}
+
+/* Guard pages on executable memory: the fetch is reported as such. */
+TEST_F(exc, guard_execute)
+{
+	PVOID h = AddVectoredExceptionHandler(1, record_continue);
+	DWORD old;
+
+	ASSERT_NE(NULL, h);
+	self->a[0] = (char)0xc3;	/* ret */
+	ASSERT_TRUE(VirtualProtect(self->a, P, PAGE_EXECUTE_READ | PAGE_GUARD,
+				   &old));
+	((void (*)(void))self->a)();
+	EXPECT_EQ(1, calls);
+	EXPECT_EQ(STATUS_GUARD_PAGE_VIOLATION, seen.ExceptionCode);
+	EXPECT_EQ(EXCEPTION_EXECUTE_FAULT, seen.ExceptionInformation[0]);
+	EXPECT_EQ((ULONG_PTR)self->a, seen.ExceptionInformation[1]);
+	EXPECT_EQ((DWORD64)self->a, seen_ctx.Rip);
+	EXPECT_TRUE(RemoveVectoredExceptionHandler(h));
+}
+
+/* Emulate the "ret" the faulting call would have reached. */
+static LONG CALLBACK trace_and_return(EXCEPTION_POINTERS *ep)
+{
+	CONTEXT *ctx = ep->ContextRecord;
+
+	trace[ntrace++] = ep->ExceptionRecord->ExceptionCode ==
+			  STATUS_GUARD_PAGE_VIOLATION ? 'g' : 'a';
+	seen = *ep->ExceptionRecord;
+	if (ep->ExceptionRecord->ExceptionCode == EXCEPTION_ACCESS_VIOLATION) {
+		ctx->Rip = *(DWORD64 *)ctx->Rsp;
+		ctx->Rsp += 8;
+	}
+	return EXCEPTION_CONTINUE_EXECUTION;
+}
+
+/* 76: executing a guarded RW page: the guard first, then the NX fault. */
+TEST_F(exc, guard_then_execute_fault)
+{
+	PVOID h = AddVectoredExceptionHandler(1, trace_and_return);
+	DWORD old;
+
+	ASSERT_NE(NULL, h);
+	self->a[0] = (char)0xc3;
+	ASSERT_TRUE(VirtualProtect(self->a, P, PAGE_READWRITE | PAGE_GUARD,
+				   &old));
+	((void (*)(void))self->a)();
+	ASSERT_EQ(2, ntrace);
+	EXPECT_EQ('g', trace[0]);
+	EXPECT_EQ('a', trace[1]);
+	EXPECT_EQ(EXCEPTION_EXECUTE_FAULT, seen.ExceptionInformation[0]);
+	EXPECT_EQ((ULONG_PTR)self->a, seen.ExceptionInformation[1]);
+	EXPECT_TRUE(RemoveVectoredExceptionHandler(h));
+}
+
+/* Commit-on-demand: a handler commits the faulting page and continues. */
+TEST_F(exc, access_violation_commit_on_demand)
+{
+	PVOID h = AddVectoredExceptionHandler(0, commit_and_continue);
+	volatile char *p = self->a + 8 * P + 12;
+
+	ASSERT_NE(NULL, h);
+	*p = 42;
+	barrier();
+	EXPECT_EQ(1, calls);
+	EXPECT_EQ(EXCEPTION_ACCESS_VIOLATION, seen.ExceptionCode);
+	EXPECT_EQ(2, seen.NumberParameters);
+	EXPECT_EQ(EXCEPTION_WRITE_FAULT, seen.ExceptionInformation[0]);
+	EXPECT_EQ((ULONG_PTR)p, seen.ExceptionInformation[1]);
+	EXPECT_EQ(42, *p);
+	(void)p[-1];
+	barrier();
+	EXPECT_EQ(1, calls);
+	(void)p[P];
+	barrier();
+	EXPECT_EQ(2, calls);
+	EXPECT_EQ(EXCEPTION_READ_FAULT, seen.ExceptionInformation[0]);
+	EXPECT_TRUE(RemoveVectoredExceptionHandler(h));
+}
+
+/* Resume elsewhere: the handler skips the faulting instruction. */
+static LONG CALLBACK skip_instruction(EXCEPTION_POINTERS *ep)
+{
+	if (ep->ExceptionRecord->ExceptionCode != EXCEPTION_ACCESS_VIOLATION)
+		return EXCEPTION_CONTINUE_SEARCH;
+	seen = *ep->ExceptionRecord;
+	seen_ctx = *ep->ContextRecord;
+	calls++;
+	ep->ContextRecord->Rip += 3;	/* movb $1, (%rdi) */
+	ep->ContextRecord->Rax = 0x1234;
+	ep->ContextRecord->Rbx = 0x5678;
+	return EXCEPTION_CONTINUE_EXECUTION;
+}
+
+/* Assert the CONTEXT registers, and that changes to them take effect. */
+TEST_F(exc, context_registers)
+{
+	PVOID h = AddVectoredExceptionHandler(1, skip_instruction);
+	char *noaccess = self->a + 9 * P;
+	unsigned long rax, rbx;
+
+	ASSERT_NE(NULL, h);
+	__asm__ volatile("mov $0x1111, %%rax\n\t"
+			 "mov $0x2222, %%rbx\n\t"
+			 "mov $0x3333, %%r15\n\t"
+			 "movb $1, (%%rdi)\n\t"
+			 "mov %%rax, %0\n\t"
+			 "mov %%rbx, %1"
+			 : "=r"(rax), "=r"(rbx)
+			 : "D"(noaccess)
+			 : "rax", "rbx", "r15", "memory");
+	EXPECT_EQ(1, calls);
+	EXPECT_EQ(0x1234, rax);
+	EXPECT_EQ(0x5678, rbx);
+	EXPECT_EQ(0x1111, seen_ctx.Rax);
+	EXPECT_EQ(0x2222, seen_ctx.Rbx);
+	EXPECT_EQ(0x3333, seen_ctx.R15);
+	EXPECT_EQ((DWORD64)noaccess, seen_ctx.Rdi);
+	EXPECT_EQ(seen_ctx.Rip, (DWORD64)seen.ExceptionAddress);
+	EXPECT_EQ(CONTEXT_FULL | CONTEXT_SEGMENTS, seen_ctx.ContextFlags);
+	EXPECT_EQ(0x33, seen_ctx.SegCs);
+	EXPECT_EQ(0x2b, seen_ctx.SegSs);
+	EXPECT_NE(0, seen_ctx.EFlags & 0x2);	/* reserved bit 1 */
+	EXPECT_NE(0, seen_ctx.Rsp);
+	EXPECT_EQ(seen_ctx.MxCsr, seen_ctx.FltSave.MxCsr);
+	EXPECT_TRUE(RemoveVectoredExceptionHandler(h));
+}
+
+static LONG CALLBACK trace_a(EXCEPTION_POINTERS *ep)
+{
+	trace[ntrace++] = 'a';
+	return EXCEPTION_CONTINUE_SEARCH;
+}
+
+static LONG CALLBACK trace_b(EXCEPTION_POINTERS *ep)
+{
+	trace[ntrace++] = 'b';
+	return EXCEPTION_CONTINUE_SEARCH;
+}
+
+static LONG CALLBACK trace_continue(EXCEPTION_POINTERS *ep)
+{
+	trace[ntrace++] = 'c';
+	return EXCEPTION_CONTINUE_EXECUTION;
+}
+
+static LONG CALLBACK trace_vch(EXCEPTION_POINTERS *ep)
+{
+	trace[ntrace++] = 'v';
+	return EXCEPTION_CONTINUE_SEARCH;
+}
+
+static LONG WINAPI trace_filter(EXCEPTION_POINTERS *ep)
+{
+	trace[ntrace++] = 'f';
+	return EXCEPTION_CONTINUE_EXECUTION;
+}
+
+/* Assert the order: first/last handlers, filter, then continue handlers. */
+TEST_F(exc, handler_order)
+{
+	PVOID a, b, c, v;
+	ULONG_PTR arg = 7;
+
+	a = AddVectoredExceptionHandler(0, trace_a);
+	b = AddVectoredExceptionHandler(1, trace_b);
+	v = AddVectoredContinueHandler(0, trace_vch);
+	ASSERT_NE(NULL, a);
+	ASSERT_NE(NULL, b);
+	ASSERT_NE(NULL, v);
+	EXPECT_EQ(NULL, SetUnhandledExceptionFilter(trace_filter));
+
+	RaiseException(0xe0000001, 0, 1, &arg);
+	ASSERT_EQ(4, ntrace);
+	EXPECT_EQ('b', trace[0]);
+	EXPECT_EQ('a', trace[1]);
+	EXPECT_EQ('f', trace[2]);
+	EXPECT_EQ('v', trace[3]);
+
+	ntrace = 0;
+	c = AddVectoredExceptionHandler(0, trace_continue);
+	RaiseException(0xe0000001, 0, 1, &arg);
+	ASSERT_EQ(4, ntrace);
+	EXPECT_EQ('b', trace[0]);
+	EXPECT_EQ('a', trace[1]);
+	EXPECT_EQ('c', trace[2]);
+	EXPECT_EQ('v', trace[3]);
+
+	EXPECT_TRUE(SetUnhandledExceptionFilter(NULL) == trace_filter);
+	EXPECT_EQ(1, RemoveVectoredExceptionHandler(a));
+	EXPECT_EQ(0, RemoveVectoredExceptionHandler(a));
+	EXPECT_EQ(1, RemoveVectoredExceptionHandler(b));
+	EXPECT_EQ(1, RemoveVectoredExceptionHandler(c));
+	EXPECT_EQ(0, RemoveVectoredContinueHandler(c));
+	EXPECT_EQ(1, RemoveVectoredContinueHandler(v));
+	EXPECT_EQ(NULL, AddVectoredExceptionHandler(1, NULL));
+}
+
+/* Assert what RaiseException puts in the record, and that it returns. */
+TEST_F(exc, raise_exception)
+{
+	PVOID h = AddVectoredExceptionHandler(1, record_continue);
+	ULONG_PTR args[20];
+	int i;
+
+	ASSERT_NE(NULL, h);
+	for (i = 0; i < 20; i++)
+		args[i] = 100 + i;
+	/* Only EXCEPTION_NONCONTINUABLE is taken from the flags. */
+	RaiseException(0xe0001234, 0xfe, 20, args);
+	EXPECT_EQ(1, calls);
+	EXPECT_EQ(0xe0001234, seen.ExceptionCode);
+	EXPECT_EQ(0, seen.ExceptionFlags);
+	EXPECT_EQ(NULL, seen.ExceptionRecord);
+	EXPECT_EQ(EXCEPTION_MAXIMUM_PARAMETERS, seen.NumberParameters);
+	EXPECT_EQ(114, seen.ExceptionInformation[14]);
+	EXPECT_EQ(seen_ctx.Rip, (DWORD64)seen.ExceptionAddress);
+	EXPECT_TRUE(RemoveVectoredExceptionHandler(h));
+}
+
+/* Continuing: a plain exception returns; a non-continuable one does not. */
+static LONG CALLBACK count_continue(EXCEPTION_POINTERS *ep)
+{
+	trace[ntrace++] = ep->ExceptionRecord->ExceptionCode ==
+			  STATUS_NONCONTINUABLE_EXCEPTION ? 'n' : 'e';
+	return EXCEPTION_CONTINUE_EXECUTION;
+}
+
+TEST_F(exc, raise_noncontinuable)
+{
+	int status;
+	pid_t pid;
+
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		AddVectoredExceptionHandler(1, count_continue);
+		RaiseException(0xe0000002, 0, 0, NULL);
+		if (ntrace != 1 || trace[0] != 'e')
+			_exit(4);
+		RaiseException(0xe0000003, EXCEPTION_NONCONTINUABLE, 0, NULL);
+		_exit(3);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_TRUE(WIFSIGNALED(status));
+	EXPECT_EQ(SIGSEGV, WTERMSIG(status));
+}
+
+/* Unhandled: the filter runs, then the process dies as from SIGSEGV. */
+static int filter_fd = -1;
+
+static LONG WINAPI report_filter(EXCEPTION_POINTERS *ep)
+{
+	DWORD code = ep->ExceptionRecord->ExceptionCode;
+
+	if (write(filter_fd, &code, sizeof(code)) != sizeof(code))
+		_exit(9);
+	return EXCEPTION_CONTINUE_SEARCH;
+}
+
+TEST_F(exc, unhandled_is_a_crash)
+{
+	int status, fds[2];
+	DWORD code = 0;
+	pid_t pid;
+
+	ASSERT_EQ(0, pipe(fds));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		filter_fd = fds[1];
+		SetUnhandledExceptionFilter(report_filter);
+		*(volatile char *)(self->a + 10 * P) = 1;
+		_exit(3);
+	}
+	close(fds[1]);
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_TRUE(WIFSIGNALED(status));
+	EXPECT_EQ(SIGSEGV, WTERMSIG(status));
+	EXPECT_EQ(sizeof(code), read(fds[0], &code, sizeof(code)));
+	EXPECT_EQ(EXCEPTION_ACCESS_VIOLATION, code);
+	close(fds[0]);
+}
+
+/* The program's own SIGSEGV handler gets what the handlers decline. */
+static __thread sigjmp_buf app_env;
+static __thread int app_calls;
+static __thread siginfo_t app_info;
+
+static void app_handler(int sig, siginfo_t *si, void *uc)
+{
+	app_calls++;
+	app_info = *si;
+	siglongjmp(app_env, 1);
+}
+
+static LONG CALLBACK decline(EXCEPTION_POINTERS *ep)
+{
+	calls++;
+	return EXCEPTION_CONTINUE_SEARCH;
+}
+
+TEST_F(exc, program_handler_after)
+{
+	struct sigaction sa = { .sa_sigaction = app_handler,
+				.sa_flags = SA_SIGINFO }, old;
+	PVOID h = AddVectoredExceptionHandler(1, decline);
+	char *bad = self->a + 11 * P;
+
+	ASSERT_NE(NULL, h);
+	sigemptyset(&sa.sa_mask);
+	ASSERT_EQ(0, sigaction(SIGSEGV, &sa, &old));
+	if (!sigsetjmp(app_env, 1))
+		*(volatile char *)bad = 1;
+	EXPECT_EQ(1, app_calls);
+	EXPECT_EQ(1, calls);
+	EXPECT_EQ(SIGSEGV, app_info.si_signo);
+	EXPECT_EQ(bad, app_info.si_addr);
+
+	/* sigaction reports the program's handler back. */
+	ASSERT_EQ(0, sigaction(SIGSEGV, &old, &sa));
+	EXPECT_TRUE(sa.sa_sigaction == app_handler);
+	EXPECT_TRUE(RemoveVectoredExceptionHandler(h));
+}
+
+/*
+ * A program that installed its handler before libwinvm was loaded keeps
+ * getting the faults libwinvm does not handle (helpers/late-load.c).
+ */
+TEST_F(exc, program_handler_before)
+{
+	char helper[4096], lib[4096];
+	int status;
+	pid_t pid;
+
+	ASSERT_LT(0, snprintf(helper, sizeof(helper), "%s/late-load",
+			      HELPERS_DIR));
+	ASSERT_LT(0, snprintf(lib, sizeof(lib), "%s/libwinvm.so.1", LIB_DIR));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		execl(helper, "late-load", lib, NULL);
+		_exit(10);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_TRUE(WIFEXITED(status));
+	EXPECT_EQ(0, WEXITSTATUS(status));
+}
+
+/* A stack overflow in a thread is reported on the alternate stack. */
+static __thread sigjmp_buf overflow_env;
+
+static LONG CALLBACK catch_overflow(EXCEPTION_POINTERS *ep)
+{
+	if (ep->ExceptionRecord->ExceptionCode != EXCEPTION_STACK_OVERFLOW)
+		return EXCEPTION_CONTINUE_SEARCH;
+	seen = *ep->ExceptionRecord;
+	siglongjmp(overflow_env, 1);
+}
+
+static volatile int overflow_depth;
+
+static int recurse(volatile char *prev)
+{
+	volatile char frame[512];
+
+	frame[0] = prev ? prev[0] + 1 : 0;
+	if (++overflow_depth == 0)	/* never: stack runs out first */
+		return frame[0];
+	return recurse(frame) + frame[1];
+}
+
+static void *overflow_thread(void *arg)
+{
+	PVOID h = AddVectoredExceptionHandler(1, catch_overflow);
+
+	if (!sigsetjmp(overflow_env, 1))
+		recurse(NULL);
+	RemoveVectoredExceptionHandler(h);
+	return (void *)(uintptr_t)seen.ExceptionCode;
+}
+
+TEST_F(exc, stack_overflow)
+{
+	pthread_attr_t attr;
+	pthread_t t;
+	void *ret;
+
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, 256 * 1024);
+	ASSERT_EQ(0, pthread_create(&t, &attr, overflow_thread, NULL));
+	ASSERT_EQ(0, pthread_join(t, &ret));
+	EXPECT_EQ(EXCEPTION_STACK_OVERFLOW, (DWORD)(uintptr_t)ret);
+}
+
+/*
+ * A thread stack built the Windows way grows through its guard page: the
+ * handler commits the next page down and moves the guard with it.
+ */
+static char *stack_low;
+
+static LONG CALLBACK grow_stack(EXCEPTION_POINTERS *ep)
+{
+	EXCEPTION_RECORD *rec = ep->ExceptionRecord;
+	char *page;
+
+	if (rec->ExceptionCode != STATUS_GUARD_PAGE_VIOLATION)
+		return EXCEPTION_CONTINUE_SEARCH;
+	page = (char *)(rec->ExceptionInformation[1] & ~(ULONG_PTR)(P - 1));
+	if (page - P < stack_low)
+		return EXCEPTION_CONTINUE_SEARCH;
+	calls++;
+	if (!VirtualAlloc(page - P, P, MEM_COMMIT, PAGE_READWRITE | PAGE_GUARD))
+		return EXCEPTION_CONTINUE_SEARCH;
+	return EXCEPTION_CONTINUE_EXECUTION;
+}
+
+static ucontext_t main_uc, stack_uc;
+static int depth_reached;
+
+static int deep(int n)
+{
+	volatile int frame[250];
+
+	frame[0] = n;
+	if (n == 0)
+		return frame[0];
+	return deep(n - 1) + frame[0] - n;
+}
+
+static void on_windows_stack(void)
+{
+	depth_reached = deep(300) == 0 ? 300 : -1;
+}
+
+TEST_F(exc, guard_stack_growth)
+{
+	const SIZE_T size = 1 << 20;
+	MEMORY_BASIC_INFORMATION mbi;
+	PVOID h;
+	char *s;
+
+	s = VirtualAlloc(NULL, size, MEM_RESERVE, PAGE_READWRITE);
+	ASSERT_NE(NULL, s);
+	stack_low = s;
+	ASSERT_EQ(s + size - 2 * P, VirtualAlloc(s + size - 2 * P, 2 * P,
+						 MEM_COMMIT, PAGE_READWRITE));
+	ASSERT_EQ(s + size - 3 * P, VirtualAlloc(s + size - 3 * P, P,
+						 MEM_COMMIT,
+						 PAGE_READWRITE | PAGE_GUARD));
+	h = AddVectoredExceptionHandler(1, grow_stack);
+	ASSERT_NE(NULL, h);
+
+	getcontext(&stack_uc);
+	stack_uc.uc_stack.ss_sp = s;
+	stack_uc.uc_stack.ss_size = size;
+	stack_uc.uc_link = &main_uc;
+	makecontext(&stack_uc, on_windows_stack, 0);
+	ASSERT_EQ(0, swapcontext(&main_uc, &stack_uc));
+
+	EXPECT_EQ(300, depth_reached);
+	EXPECT_GT(calls, 60);
+	/* The stack now ends in a guard page right below what it used. */
+	VirtualQuery(s, &mbi, sizeof(mbi));
+	EXPECT_EQ(MEM_RESERVE, mbi.State);
+	VirtualQuery(s + mbi.RegionSize, &mbi, sizeof(mbi));
+	EXPECT_EQ(PAGE_READWRITE | PAGE_GUARD, mbi.Protect);
+	EXPECT_EQ(P, mbi.RegionSize);
+	EXPECT_TRUE(RemoveVectoredExceptionHandler(h));
+	EXPECT_TRUE(VirtualFree(s, 0, MEM_RELEASE));
+}
+
+/* Several threads, one guard page: exactly one exception per arming. */
+static int guard_hits;
+
+static LONG CALLBACK count_guard(EXCEPTION_POINTERS *ep)
+{
+	if (ep->ExceptionRecord->ExceptionCode != STATUS_GUARD_PAGE_VIOLATION)
+		return EXCEPTION_CONTINUE_SEARCH;
+	__atomic_add_fetch(&guard_hits, 1, __ATOMIC_RELAXED);
+	return EXCEPTION_CONTINUE_EXECUTION;
+}
+
+struct toucher {
+	volatile char *page;
+	pthread_barrier_t *start, *done;
+	int rounds;
+};
+
+static void *touch_rounds(void *data)
+{
+	struct toucher *t = data;
+	int i;
+
+	for (i = 0; i < t->rounds; i++) {
+		pthread_barrier_wait(t->start);
+		(void)t->page[0];
+		pthread_barrier_wait(t->done);
+	}
+	return NULL;
+}
+
+TEST_F_TIMEOUT(exc, guard_threads_once, 300)
+{
+	pthread_barrier_t start, done;
+	struct toucher t = { self->a, &start, &done, 1000 };
+	PVOID h = AddVectoredExceptionHandler(1, count_guard);
+	pthread_t threads[4];
+	int i, bad = 0;
+	DWORD old;
+
+	ASSERT_NE(NULL, h);
+	pthread_barrier_init(&start, NULL, 5);
+	pthread_barrier_init(&done, NULL, 5);
+	for (i = 0; i < 4; i++)
+		ASSERT_EQ(0, pthread_create(&threads[i], NULL, touch_rounds,
+					    &t));
+	for (i = 0; i < t.rounds; i++) {
+		ASSERT_TRUE(VirtualProtect(self->a, P,
+					   PAGE_READWRITE | PAGE_GUARD, &old));
+		guard_hits = 0;
+		pthread_barrier_wait(&start);
+		pthread_barrier_wait(&done);
+		bad += guard_hits != 1;
+	}
+	for (i = 0; i < 4; i++)
+		pthread_join(threads[i], NULL);
+	EXPECT_EQ(0, bad);
+	EXPECT_TRUE(RemoveVectoredExceptionHandler(h));
+}
+
+/* Divide by zero arrives as the Windows integer exception. */
+static LONG CALLBACK skip_div(EXCEPTION_POINTERS *ep)
+{
+	seen = *ep->ExceptionRecord;
+	calls++;
+	ep->ContextRecord->Rip += 2;	/* idivl %ecx: f7 f9 */
+	return EXCEPTION_CONTINUE_EXECUTION;
+}
+
+TEST_F(exc, integer_divide_by_zero)
+{
+	PVOID h = AddVectoredExceptionHandler(1, skip_div);
+	int q = 7;
+
+	ASSERT_NE(NULL, h);
+	__asm__ volatile("xor %%edx, %%edx\n\t"
+			 "xor %%ecx, %%ecx\n\t"
+			 ".byte 0xf7, 0xf9"	/* idivl %%ecx */
+			 : "+a"(q) : : "rcx", "rdx", "memory");
+	EXPECT_EQ(1, calls);
+	EXPECT_EQ(EXCEPTION_INT_DIVIDE_BY_ZERO, seen.ExceptionCode);
+	EXPECT_TRUE(RemoveVectoredExceptionHandler(h));
+}
+
+/* FlushInstructionCache and GetLargePageMinimum. */
+TEST_F(exc, misc_calls)
+{
+	SetLastError(UNTOUCHED);
+	EXPECT_TRUE(FlushInstructionCache(GetCurrentProcess(), self->a, P));
+	EXPECT_EQ(UNTOUCHED, GetLastError());
+	EXPECT_FALSE(FlushInstructionCache(NULL, self->a, P));
+	EXPECT_EQ(ERROR_INVALID_HANDLE, GetLastError());
+	EXPECT_EQ(2 << 20, GetLargePageMinimum());
+}
+
+TEST_HARNESS_MAIN
