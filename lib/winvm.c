@@ -66,6 +66,10 @@ static const struct {
 	{ ENODEV,	ERROR_NOT_SUPPORTED },
 	{ ENOTTY,	ERROR_NOT_SUPPORTED },
 	{ EPROTO,	ERROR_NOT_SUPPORTED },		/* unknown API version */
+	{ EAGAIN,	STATUS_GUARD_PAGE_VIOLATION },	/* VirtualLock on a guard */
+	{ EDQUOT,	ERROR_WORKING_SET_QUOTA },	/* RLIMIT_MEMLOCK */
+	{ ENOLCK,	ERROR_NOT_LOCKED },
+	{ ENODATA,	ERROR_GEN_FAILURE },		/* MEM_RESET_UNDO: data lost */
 };
 
 static DWORD errno_to_win32(int err)
@@ -274,7 +278,8 @@ void WINAPI SetLastError(DWORD dwErrCode)
 				 MEM_RESET_UNDO | MEM_TOP_DOWN | \
 				 MEM_WRITE_WATCH | MEM_PHYSICAL | \
 				 MEM_LARGE_PAGES)
-#define DONE_ALLOC_TYPES	(MEM_COMMIT | MEM_RESERVE | MEM_TOP_DOWN)
+#define DONE_ALLOC_TYPES	(MEM_COMMIT | MEM_RESERVE | MEM_TOP_DOWN | \
+				 MEM_RESET | MEM_RESET_UNDO)
 
 LPVOID WINAPI VirtualAlloc(LPVOID lpAddress, SIZE_T dwSize,
 			   DWORD flAllocationType, DWORD flProtect)
@@ -296,6 +301,14 @@ LPVOID WINAPI VirtualAlloc(LPVOID lpAddress, SIZE_T dwSize,
 	if (type & ~(DWORD)DONE_ALLOC_TYPES) {
 		fail(ERROR_NOT_SUPPORTED);
 		return NULL;
+	}
+	/* MEM_RESET and MEM_RESET_UNDO ignore the protection. */
+	if (type == MEM_RESET || type == MEM_RESET_UNDO) {
+		args.flags = type == MEM_RESET ? WINVM_ALLOC_RESET :
+						 WINVM_ALLOC_RESET_UNDO;
+		if (winvm_call(WINVM_IOC_ALLOC, &args))
+			return NULL;
+		return (LPVOID)(uintptr_t)args.out_addr;
 	}
 	err = protect_to_prot(flProtect, &args.prot);
 	if (err) {
@@ -442,6 +455,26 @@ BOOL WINAPI VirtualProtect(LPVOID lpAddress, SIZE_T dwSize, DWORD flNewProtect,
 	}
 	*lpflOldProtect = prot_to_protect(args.out_old_prot);
 	return TRUE;
+}
+
+BOOL WINAPI VirtualLock(LPVOID lpAddress, SIZE_T dwSize)
+{
+	struct winvm_lock_args args = {
+		.addr = (uintptr_t)lpAddress,
+		.size = dwSize,
+	};
+
+	return !winvm_call(WINVM_IOC_LOCK, &args);
+}
+
+BOOL WINAPI VirtualUnlock(LPVOID lpAddress, SIZE_T dwSize)
+{
+	struct winvm_lock_args args = {
+		.addr = (uintptr_t)lpAddress,
+		.size = dwSize,
+	};
+
+	return !winvm_call(WINVM_IOC_UNLOCK, &args);
 }
 
 BOOL WINAPI VirtualProtectEx(HANDLE hProcess, LPVOID lpAddress, SIZE_T dwSize,

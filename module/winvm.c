@@ -76,6 +76,10 @@
  *   protection, never crossing an allocation boundary; a page with no entry
  *   inside an allocation is reserved.
  *
+ * - the pages locked by WINVM_IOC_LOCK, pinned, in an xarray by index, and
+ *   the ranges reset by WINVM_ALLOC_RESET whose loss RESET_UNDO must
+ *   report, in a maple tree.
+ *
  * VMAs are created and destroyed only by the context itself (the "internal"
  * task below); munmap, mremap and mprotect of winvm VMAs by the program are
  * refused where the kernel offers a hook (splits, moves, mprotect), and a
@@ -149,6 +153,8 @@ struct winvm_arena {
  * @internal_exec: whether the VMA being mapped by @internal is executable.
  * @lost: a winvm VMA vanished behind the context's back; the next ioctl
  *	rebuilds the arenas from the VMAs.
+ * @locked: pinned struct page of each locked page, by index; under @ops_lock.
+ * @resets: ranges reset and not undone since; @ops_lock is its lock.
  */
 struct winvm_ctx {
 	struct mm_struct *mm;
@@ -167,6 +173,9 @@ struct winvm_ctx {
 	struct task_struct *internal;
 	bool internal_exec;
 	bool lost;
+
+	struct xarray locked;
+	struct maple_tree resets;
 };
 
 /*
@@ -262,6 +271,15 @@ static struct winvm_alloc *winvm_alloc_find(struct winvm_ctx *ctx,
 	if (!winvm_entry_is_alloc(alloc) || addr >= alloc->end)
 		return NULL;
 	return alloc;
+}
+
+/* The page-tree entry of the page at @addr: NULL if not committed. */
+static void *winvm_page_state(struct winvm_ctx *ctx, unsigned long addr)
+{
+	MA_STATE(mas, &ctx->pages, addr, addr);
+
+	lockdep_assert_held(&ctx->state_lock);
+	return mas_walk(&mas);
 }
 
 /**
@@ -396,6 +414,47 @@ static void winvm_discard(struct winvm_ctx *ctx, unsigned long start,
 
 	unmap_mapping_range(ctx->mapping, start, end - start, 1);
 	shmem_truncate_range(file_inode(ctx->backing), start, end - 1);
+}
+
+/* Unpin the locked pages of [start, end) and give back their quota. */
+static void winvm_unlock_range(struct winvm_ctx *ctx, unsigned long start,
+			       unsigned long end)
+{
+	unsigned long index, unlocked = 0;
+	struct page *page;
+
+	lockdep_assert_held(&ctx->ops_lock);
+
+	if (xa_empty(&ctx->locked))
+		return;
+	xa_for_each_range(&ctx->locked, index, page, start >> PAGE_SHIFT,
+			  (end >> PAGE_SHIFT) - 1) {
+		xa_erase(&ctx->locked, index);
+		unpin_user_page(page);
+		unlocked++;
+	}
+	account_locked_vm(ctx->mm, unlocked, false);
+}
+
+/* Forget the resets of [start, end): its pages are gone or new. */
+static void winvm_resets_clear(struct winvm_ctx *ctx, unsigned long start,
+			       unsigned long end)
+{
+	MA_STATE(mas, &ctx->resets, start, end - 1);
+
+	lockdep_assert_held(&ctx->ops_lock);
+
+	if (!mtree_empty(&ctx->resets))
+		mas_store_gfp(&mas, NULL, GFP_KERNEL | __GFP_NOFAIL);
+}
+
+/* Decommitted or released: nothing of [start, end) is locked or reset. */
+static void winvm_forget(struct winvm_ctx *ctx, unsigned long start,
+			 unsigned long end)
+{
+	winvm_unlock_range(ctx, start, end);
+	winvm_resets_clear(ctx, start, end);
+	winvm_discard(ctx, start, end);
 }
 
 static struct winvm_arena *winvm_arena_find(struct winvm_ctx *ctx,
@@ -739,7 +798,7 @@ static void winvm_decommit(struct winvm_ctx *ctx, struct winvm_alloc *alloc,
 			GFP_KERNEL | __GFP_NOFAIL);
 	up_write(&ctx->state_lock);
 
-	winvm_discard(ctx, start, end);
+	winvm_forget(ctx, start, end);
 }
 
 /*
@@ -786,7 +845,7 @@ static int winvm_release(struct winvm_ctx *ctx, struct winvm_alloc *alloc,
 	up_write(&ctx->state_lock);
 
 	kfree(alloc);
-	winvm_discard(ctx, start, end);
+	winvm_forget(ctx, start, end);
 	return 0;
 }
 
@@ -1035,6 +1094,162 @@ static void winvm_resync(struct winvm_ctx *ctx)
 }
 
 /*
+ * MEM_RESET: the contents of [start, end) are no longer needed. They go at
+ * once, except on locked pages; the pages stay committed and read as zero.
+ * The range is remembered, so that MEM_RESET_UNDO can tell of the loss.
+ */
+static int winvm_reset(struct winvm_ctx *ctx, unsigned long start,
+		       unsigned long end)
+{
+	MA_STATE(mas, &ctx->resets, start, end - 1);
+	unsigned long index, pos = start;
+	struct page *page;
+	int ret;
+
+	lockdep_assert_held(&ctx->ops_lock);
+
+	ret = mas_store_gfp(&mas, xa_mk_value(0), GFP_KERNEL);
+	if (ret)
+		return ret;
+
+	xa_for_each_range(&ctx->locked, index, page, start >> PAGE_SHIFT,
+			  (end >> PAGE_SHIFT) - 1) {
+		if (index << PAGE_SHIFT > pos)
+			winvm_discard(ctx, pos, index << PAGE_SHIFT);
+		pos = (index + 1) << PAGE_SHIFT;
+	}
+	if (pos < end)
+		winvm_discard(ctx, pos, end);
+	return 0;
+}
+
+/*
+ * MEM_RESET_UNDO: the contents of [start, end) are wanted again. -ENODATA
+ * if any of it was reset (and so lost) since; either way it is no longer
+ * reset.
+ */
+static int winvm_reset_undo(struct winvm_ctx *ctx, unsigned long start,
+			    unsigned long end)
+{
+	unsigned long index = start;
+	bool lost;
+
+	lockdep_assert_held(&ctx->ops_lock);
+
+	lost = mt_find(&ctx->resets, &index, end - 1);
+	winvm_resets_clear(ctx, start, end);
+	return lost ? -ENODATA : 0;
+}
+
+/*
+ * Probe [start, end) of @alloc as VirtualLock does, in order: a page not
+ * committed or without access fails with -EFAULT; an armed guard page is
+ * disarmed and fails with -EAGAIN.
+ */
+static int winvm_lock_probe(struct winvm_ctx *ctx, struct winvm_alloc *alloc,
+			    unsigned long start, unsigned long end)
+{
+	MA_STATE(mas, &ctx->pages, start, start);
+	unsigned long pos = start, guard = 0;
+	void *entry;
+	u32 prot;
+	int ret = 0;
+
+	lockdep_assert_held(&ctx->ops_lock);
+
+	down_read(&ctx->state_lock);
+	mas_for_each(&mas, entry, end - 1) {
+		prot = winvm_entry_prot(entry);
+		if (mas.index > pos ||
+		    !(prot & (WINVM_PROT_READ | WINVM_PROT_EXEC)))
+			break;
+		if (prot & WINVM_PROT_GUARD) {
+			guard = pos;
+			break;
+		}
+		pos = winvm_mas_end(&mas, end);
+	}
+	up_read(&ctx->state_lock);
+	if (!guard)
+		return pos < end ? -EFAULT : 0;
+
+	down_write(&ctx->state_lock);
+	prot = winvm_entry_prot(winvm_page_state(ctx, guard));
+	if (prot & WINVM_PROT_GUARD)
+		ret = winvm_pages_set(ctx, alloc, guard, guard + PAGE_SIZE,
+				      winvm_page_entry(prot & ~WINVM_PROT_GUARD),
+				      GFP_KERNEL);
+	up_write(&ctx->state_lock);
+	return ret ?: -EAGAIN;
+}
+
+/* Pin and record the pages of [start, end) that are not locked yet. */
+static int winvm_lock(struct winvm_ctx *ctx, struct winvm_alloc *alloc,
+		      unsigned long start, unsigned long end)
+{
+	unsigned long first = start >> PAGE_SHIFT, last = (end >> PAGE_SHIFT) - 1;
+	unsigned long index, todo, addr;
+	struct page *pages[64], *page;
+	int ret, nr, i;
+
+	lockdep_assert_held(&ctx->ops_lock);
+
+	ret = winvm_lock_probe(ctx, alloc, start, end);
+	if (ret)
+		return ret;
+
+	todo = last - first + 1;
+	xa_for_each_range(&ctx->locked, index, page, first, last)
+		todo--;
+	if (account_locked_vm(ctx->mm, todo, true))
+		return -EDQUOT;
+
+	for (addr = start; addr < end && todo; addr += nr << PAGE_SHIFT) {
+		nr = min_t(unsigned long, ARRAY_SIZE(pages),
+			   (end - addr) >> PAGE_SHIFT);
+		nr = pin_user_pages_fast(addr, nr, FOLL_LONGTERM, pages);
+		if (nr <= 0) {
+			ret = nr ?: -EFAULT;
+			break;
+		}
+		for (i = 0; i < nr; i++) {
+			index = (addr >> PAGE_SHIFT) + i;
+			if (xa_load(&ctx->locked, index)) {
+				unpin_user_page(pages[i]);
+				continue;
+			}
+			ret = xa_err(xa_store(&ctx->locked, index, pages[i],
+					      GFP_KERNEL_ACCOUNT));
+			if (ret) {
+				unpin_user_pages(pages + i, nr - i);
+				break;
+			}
+			todo--;
+		}
+		if (ret)
+			break;
+	}
+	/* What could not be locked is not charged. */
+	account_locked_vm(ctx->mm, todo, false);
+	return ret;
+}
+
+/* Unlock [start, end), every page of which must be locked. */
+static int winvm_unlock(struct winvm_ctx *ctx, unsigned long start,
+			unsigned long end)
+{
+	unsigned long index;
+
+	lockdep_assert_held(&ctx->ops_lock);
+
+	for (index = start >> PAGE_SHIFT; index < end >> PAGE_SHIFT; index++)
+		if (!xa_load(&ctx->locked, index))
+			return -ENOLCK;
+	winvm_unlock_range(ctx, start, end);
+	return 0;
+}
+
+/*
  * Describe the free range starting at @addr: it ends at the next allocation
  * or at the next mapping that is not winvm's.
  */
@@ -1258,14 +1473,6 @@ static enum winvm_verdict winvm_access(struct vm_area_struct *vma,
 	return ok ? WINVM_MAP : WINVM_DENY;
 }
 
-static void *winvm_page_state(struct winvm_ctx *ctx, unsigned long addr)
-{
-	MA_STATE(mas, &ctx->pages, addr, addr);
-
-	lockdep_assert_held(&ctx->state_lock);
-	return mas_walk(&mas);
-}
-
 /*
  * Lock @page for the fault; VM_FAULT_NOPAGE (retry) if it was truncated
  * meanwhile.
@@ -1480,6 +1687,52 @@ static int winvm_ioctl_get_info(struct winvm_ctx *ctx, void __user *argp)
 	return 0;
 }
 
+/* The WINVM_ALLOC_RESET and WINVM_ALLOC_RESET_UNDO forms of the ioctl. */
+static int winvm_ioctl_reset(struct winvm_ctx *ctx, void __user *argp,
+			     struct winvm_alloc_args *args)
+{
+	unsigned long start, end;
+	struct winvm_alloc *alloc;
+	struct winvm_scan scan;
+	int ret;
+
+	if (args->flags != WINVM_ALLOC_RESET &&
+	    args->flags != WINVM_ALLOC_RESET_UNDO)
+		return -EINVAL;
+	if (!args->addr)
+		return -EINVAL;
+	ret = winvm_page_range(ctx, args->addr, args->size, &start, &end);
+	if (ret)
+		return ret;
+
+	ret = winvm_lock_ops(ctx);
+	if (ret)
+		return ret;
+
+	down_read(&ctx->state_lock);
+	alloc = winvm_alloc_find(ctx, start);
+	if (alloc && end <= alloc->end)
+		winvm_scan(ctx, start, end, &scan);
+	up_read(&ctx->state_lock);
+	if (!alloc || end > alloc->end)
+		ret = -ENXIO;
+	else if (args->flags == WINVM_ALLOC_RESET)
+		ret = winvm_reset(ctx, start, end);
+	else if (!scan.all_committed)
+		ret = -ENXIO;
+	else
+		ret = winvm_reset_undo(ctx, start, end);
+	mutex_unlock(&ctx->ops_lock);
+	if (ret)
+		return ret;
+
+	args->out_addr = start;
+	args->out_size = end - start;
+	if (copy_to_user(argp, args, sizeof(*args)))
+		return -EFAULT;
+	return 0;
+}
+
 static int winvm_ioctl_alloc(struct winvm_ctx *ctx, void __user *argp)
 {
 	struct winvm_alloc_args args;
@@ -1494,6 +1747,8 @@ static int winvm_ioctl_alloc(struct winvm_ctx *ctx, void __user *argp)
 
 	if (args.flags & ~WINVM_ALLOC_MASK)
 		return -EINVAL;
+	if (args.flags & (WINVM_ALLOC_RESET | WINVM_ALLOC_RESET_UNDO))
+		return winvm_ioctl_reset(ctx, argp, &args);
 	commit = args.flags & WINVM_ALLOC_COMMIT;
 	reserve = (args.flags & WINVM_ALLOC_RESERVE) || (commit && !args.addr);
 	top_down = args.flags & WINVM_ALLOC_TOP_DOWN;
@@ -1684,6 +1939,44 @@ out_unlock:
 	return 0;
 }
 
+static int winvm_ioctl_lock(struct winvm_ctx *ctx, void __user *argp,
+			    bool lock)
+{
+	struct winvm_lock_args args;
+	unsigned long start, end;
+	struct winvm_alloc *alloc;
+	int ret;
+
+	if (copy_from_user(&args, argp, sizeof(args)))
+		return -EFAULT;
+	ret = winvm_page_range(ctx, args.addr, args.size, &start, &end);
+	if (ret)
+		return ret;
+
+	ret = winvm_lock_ops(ctx);
+	if (ret)
+		return ret;
+
+	down_read(&ctx->state_lock);
+	alloc = winvm_alloc_find(ctx, start);
+	up_read(&ctx->state_lock);
+	if (!alloc || end > alloc->end)
+		ret = -ENXIO;
+	else if (lock)
+		ret = winvm_lock(ctx, alloc, start, end);
+	else
+		ret = winvm_unlock(ctx, start, end);
+	mutex_unlock(&ctx->ops_lock);
+	if (ret)
+		return ret;
+
+	args.out_addr = start;
+	args.out_size = end - start;
+	if (copy_to_user(argp, &args, sizeof(args)))
+		return -EFAULT;
+	return 0;
+}
+
 /*
  * Only winvm itself maps its file (winvm_map()); a program's mmap() of
  * /dev/winvm is refused.
@@ -1724,6 +2017,10 @@ static long winvm_ioctl(struct file *file, unsigned int cmd, unsigned long parm)
 		return winvm_ioctl_query(ctx, argp);
 	case WINVM_IOC_PROTECT:
 		return winvm_ioctl_protect(ctx, argp);
+	case WINVM_IOC_LOCK:
+		return winvm_ioctl_lock(ctx, argp, true);
+	case WINVM_IOC_UNLOCK:
+		return winvm_ioctl_lock(ctx, argp, false);
 	default:
 		return -ENOIOCTLCMD;
 	}
@@ -1772,6 +2069,9 @@ static int winvm_open(struct inode *inode, struct file *file)
 	mt_init_flags(&ctx->pages, MT_FLAGS_LOCK_EXTERN);
 	mt_set_external_lock(&ctx->pages, &ctx->state_lock);
 	ctx->arenas = RB_ROOT;
+	xa_init(&ctx->locked);
+	mt_init_flags(&ctx->resets, MT_FLAGS_LOCK_EXTERN);
+	mt_set_external_lock(&ctx->resets, &ctx->ops_lock);
 
 	down_write(&ctx->state_lock);
 	ret = winvm_allocs_set(ctx, 0, ULONG_MAX, WINVM_NO_ARENA, GFP_KERNEL);
@@ -1802,6 +2102,11 @@ static void winvm_free_trees(struct winvm_ctx *ctx)
 	MA_STATE(mas, &ctx->allocs, 0, 0);
 	struct winvm_arena *arena, *tmp;
 	void *entry;
+
+	mutex_lock(&ctx->ops_lock);
+	winvm_unlock_range(ctx, 0, ctx->max_addr + 1);
+	__mt_destroy(&ctx->resets);
+	mutex_unlock(&ctx->ops_lock);
 
 	down_write(&ctx->state_lock);
 	mas_for_each(&mas, entry, ULONG_MAX) {

@@ -437,7 +437,11 @@ TEST_F(win32, free_address_rules)
 TEST_F(win32, types_not_supported)
 {
 	SetLastError(UNTOUCHED);
-	EXPECT_EQ(NULL, VirtualAlloc(NULL, P, MEM_RESET, PAGE_READWRITE));
+	EXPECT_EQ(NULL, VirtualAlloc(NULL, 2 << 20, MEM_RESERVE | MEM_COMMIT |
+				     MEM_LARGE_PAGES, PAGE_READWRITE));
+	EXPECT_EQ(ERROR_NOT_SUPPORTED, GetLastError());
+	EXPECT_EQ(NULL, VirtualAlloc(NULL, P, MEM_RESERVE | MEM_PHYSICAL,
+				     PAGE_READWRITE));
 	EXPECT_EQ(ERROR_NOT_SUPPORTED, GetLastError());
 	/* 50: MEM_RESET and MEM_RESET_UNDO stand alone. */
 	EXPECT_EQ(NULL, VirtualAlloc(NULL, P, MEM_RESERVE | MEM_RESET,
@@ -446,6 +450,99 @@ TEST_F(win32, types_not_supported)
 	EXPECT_EQ(NULL, VirtualAlloc(NULL, P, MEM_RESET | MEM_RESET_UNDO,
 				     PAGE_READWRITE));
 	EXPECT_EQ(ERROR_INVALID_PARAMETER, GetLastError());
+}
+
+/* 46-48: MEM_RESET keeps the pages committed; the protection is ignored. */
+TEST_F(win32, mem_reset)
+{
+	MEMORY_BASIC_INFORMATION mbi;
+	char *a = VirtualAlloc(NULL, G, MEM_RESERVE, PAGE_READWRITE);
+
+	ASSERT_NE(NULL, a);
+	ASSERT_EQ(a, VirtualAlloc(a, P, MEM_COMMIT, PAGE_READWRITE));
+	memset(a, 0x55, P);
+	SetLastError(UNTOUCHED);
+	EXPECT_EQ(a, VirtualAlloc(a, P, MEM_RESET, PAGE_NOACCESS));
+	EXPECT_EQ(UNTOUCHED, GetLastError());
+	EXPECT_TRUE(a[0] == 0x55 || a[0] == 0);
+	VirtualQuery(a, &mbi, sizeof(mbi));
+	EXPECT_EQ(MEM_COMMIT, mbi.State);
+	EXPECT_EQ(PAGE_READWRITE, mbi.Protect);
+	EXPECT_EQ(P, mbi.RegionSize);
+
+	EXPECT_EQ(a + P, VirtualAlloc(a + P, P, MEM_RESET, PAGE_NOACCESS));
+	VirtualQuery(a + P, &mbi, sizeof(mbi));
+	EXPECT_EQ(MEM_RESERVE, mbi.State);
+	EXPECT_EQ(0, mbi.Protect);
+	EXPECT_EQ(0xf000, mbi.RegionSize);
+
+	EXPECT_EQ(NULL, VirtualAlloc(a + 0xf000, 0x2000, MEM_RESET,
+				     PAGE_NOACCESS));
+	EXPECT_EQ(ERROR_INVALID_ADDRESS, GetLastError());
+	EXPECT_TRUE(VirtualFree(a, 0, MEM_RELEASE));
+}
+
+/* MEM_RESET_UNDO succeeds only if nothing was lost. */
+TEST_F(win32, mem_reset_undo)
+{
+	char *a = VirtualAlloc(NULL, 2 * P, MEM_COMMIT, PAGE_READWRITE);
+
+	ASSERT_NE(NULL, a);
+	memset(a, 1, 2 * P);
+	EXPECT_EQ(a, VirtualAlloc(a, 2 * P, MEM_RESET_UNDO, PAGE_READWRITE));
+	EXPECT_EQ(1, a[P]);
+	EXPECT_EQ(a, VirtualAlloc(a, P, MEM_RESET, PAGE_READWRITE));
+	SetLastError(UNTOUCHED);
+	if (VirtualAlloc(a, 2 * P, MEM_RESET_UNDO, PAGE_READWRITE)) {
+		EXPECT_EQ(1, a[0]);	/* intact, then */
+	} else {
+		EXPECT_EQ(ERROR_GEN_FAILURE, GetLastError());
+	}
+	EXPECT_EQ(1, a[P]);
+	EXPECT_TRUE(VirtualFree(a, 0, MEM_RELEASE));
+}
+
+/* 74: VirtualLock consumes a guard page and fails with its status. */
+TEST_F(win32, virtual_lock_guard)
+{
+	MEMORY_BASIC_INFORMATION mbi;
+	char *a = VirtualAlloc(NULL, P, MEM_COMMIT,
+			       PAGE_READWRITE | PAGE_GUARD);
+
+	ASSERT_NE(NULL, a);
+	SetLastError(UNTOUCHED);
+	EXPECT_FALSE(VirtualLock(a, P));
+	EXPECT_EQ(STATUS_GUARD_PAGE_VIOLATION, GetLastError());
+	VirtualQuery(a, &mbi, sizeof(mbi));
+	EXPECT_EQ(PAGE_READWRITE, mbi.Protect);
+	SetLastError(UNTOUCHED);
+	EXPECT_TRUE(VirtualLock(a, P));
+	EXPECT_EQ(UNTOUCHED, GetLastError());
+	a[0] = 1;
+	EXPECT_TRUE(VirtualUnlock(a, P));
+	EXPECT_FALSE(VirtualUnlock(a, P));
+	EXPECT_EQ(ERROR_NOT_LOCKED, GetLastError());
+	EXPECT_EQ(1, a[0]);
+	EXPECT_TRUE(VirtualFree(a, 0, MEM_RELEASE));
+}
+
+/* VirtualLock on memory that is not committed, or not accessible. */
+TEST_F(win32, virtual_lock_errors)
+{
+	char *a = VirtualAlloc(NULL, G, MEM_RESERVE, PAGE_READWRITE);
+
+	ASSERT_NE(NULL, a);
+	SetLastError(UNTOUCHED);
+	EXPECT_FALSE(VirtualLock(a, P));
+	EXPECT_EQ(ERROR_NOACCESS, GetLastError());
+	ASSERT_EQ(a, VirtualAlloc(a, P, MEM_COMMIT, PAGE_NOACCESS));
+	EXPECT_FALSE(VirtualLock(a, P));
+	EXPECT_EQ(ERROR_NOACCESS, GetLastError());
+	EXPECT_FALSE(VirtualUnlock(a, P));
+	EXPECT_EQ(ERROR_NOT_LOCKED, GetLastError());
+	EXPECT_TRUE(VirtualFree(a, 0, MEM_RELEASE));
+	EXPECT_FALSE(VirtualLock(a, P));
+	EXPECT_EQ(ERROR_INVALID_ADDRESS, GetLastError());
 }
 
 /* MEM_TOP_DOWN hands out higher addresses than the default order. */

@@ -66,13 +66,22 @@
 #define WINVM_ACCESS_WRITE	1
 #define WINVM_ACCESS_EXEC	8
 
-/* WINVM_IOC_ALLOC flags. */
+/*
+ * WINVM_IOC_ALLOC flags. RESET and RESET_UNDO stand alone: RESET says the
+ * contents of the committed pages in the range are no longer needed (winvm
+ * discards them at once, except on locked pages; the pages stay committed
+ * and read as zero); RESET_UNDO asks for them back and fails with ENODATA
+ * if any page of the range was reset since, i.e. lost its contents.
+ */
 #define WINVM_ALLOC_RESERVE	0x1
 #define WINVM_ALLOC_COMMIT	0x2
 #define WINVM_ALLOC_TOP_DOWN	0x4
+#define WINVM_ALLOC_RESET	0x8
+#define WINVM_ALLOC_RESET_UNDO	0x10
 
 #define WINVM_ALLOC_MASK	(WINVM_ALLOC_RESERVE | WINVM_ALLOC_COMMIT | \
-				 WINVM_ALLOC_TOP_DOWN)
+				 WINVM_ALLOC_TOP_DOWN | WINVM_ALLOC_RESET | \
+				 WINVM_ALLOC_RESET_UNDO)
 
 /* WINVM_IOC_FREE flags: exactly one must be given. */
 #define WINVM_FREE_DECOMMIT	0x1
@@ -133,13 +142,18 @@ struct winvm_info {
  * allocation; already committed pages keep their content and take @prot,
  * newly committed pages read as zero.
  *
- * Errors: EINVAL for unknown flags, an invalid protection (unknown bits,
- * WRITE without READ, GUARD or a cache attribute on an inaccessible page,
- * GUARD with a cache attribute, both cache attributes), a zero or
- * overflowing size, an address outside [min_address, max_address]; EEXIST
- * when a range to reserve is not free;
+ * With WINVM_ALLOC_RESET or WINVM_ALLOC_RESET_UNDO (alone), @prot is
+ * ignored and the pages touched by [@addr, @addr + @size) must lie in one
+ * allocation; RESET_UNDO also needs them all committed.
+ *
+ * Errors: EINVAL for unknown flags, RESET or RESET_UNDO with other flags,
+ * an invalid protection (unknown bits, WRITE without READ, GUARD or a cache
+ * attribute on an inaccessible page, GUARD with a cache attribute, both
+ * cache attributes), a zero or overflowing size, an address outside
+ * [min_address, max_address]; EEXIST when a range to reserve is not free;
  * ENXIO when pages to commit are not all inside one allocation; ENOMEM when
- * no free range is large enough or memory is short; EFAULT; EPERM.
+ * no free range is large enough or memory is short; ENODATA when RESET_UNDO
+ * finds pages that lost their contents; EFAULT; EPERM.
  */
 struct winvm_alloc_args {
 	__u64 addr;
@@ -247,10 +261,40 @@ struct winvm_protect_args {
 	__u32 out_reserved;
 };
 
+/**
+ * struct winvm_lock_args - lock pages in memory, or unlock them
+ * @addr: in: start address.
+ * @size: in: size in bytes, not zero.
+ * @out_addr: out: start of the range acted on.
+ * @out_size: out: size of the range acted on, in bytes.
+ *
+ * The pages touched by [@addr, @addr + @size) must lie in one allocation.
+ * WINVM_IOC_LOCK makes them resident and keeps them so (pinned) until
+ * they are unlocked, decommitted, released or the context goes away; pages
+ * already locked stay locked, and locked pages count against
+ * RLIMIT_MEMLOCK. The pages are probed in order: a page that is not
+ * committed or has no access fails the call with EFAULT; an armed guard
+ * page is disarmed, as an access would, and fails the call with EAGAIN, so
+ * a retry goes further. WINVM_IOC_UNLOCK needs every page locked.
+ *
+ * Errors: EINVAL for a zero, overflowing or out-of-range size; ENXIO when
+ * the pages are not inside one allocation; EFAULT and EAGAIN as above;
+ * EDQUOT when RLIMIT_MEMLOCK would be exceeded; ENOLCK when unlocking a
+ * page that is not locked; ENOMEM; EPERM.
+ */
+struct winvm_lock_args {
+	__u64 addr;
+	__u64 size;
+	__u64 out_addr;
+	__u64 out_size;
+};
+
 #define WINVM_IOC_GET_INFO	_IOR('W', 0x80, struct winvm_info)
 #define WINVM_IOC_ALLOC		_IOWR('W', 0x81, struct winvm_alloc_args)
 #define WINVM_IOC_FREE		_IOWR('W', 0x82, struct winvm_free_args)
 #define WINVM_IOC_QUERY		_IOWR('W', 0x83, struct winvm_query_args)
 #define WINVM_IOC_PROTECT	_IOWR('W', 0x84, struct winvm_protect_args)
+#define WINVM_IOC_LOCK		_IOWR('W', 0x85, struct winvm_lock_args)
+#define WINVM_IOC_UNLOCK	_IOWR('W', 0x86, struct winvm_lock_args)
 
 #endif /* __LINUX_WINVM_H */
