@@ -166,8 +166,8 @@ static int fail(DWORD code)
 
 /*
  * Win32 page protection to WINVM_PROT_*: exactly one base protection (the
- * WRITECOPY ones are not valid for private memory) and the modifiers,
- * whose combinations the module checks. PAGE_TARGETS_INVALID (alias
+ * WRITECOPY ones are not valid for private memory) and at most one of the
+ * modifiers, never on PAGE_NOACCESS. PAGE_TARGETS_INVALID (alias
  * PAGE_TARGETS_NO_UPDATE) is accepted and has no effect: there is no CFG.
  */
 static DWORD protect_to_prot(DWORD protect, __u32 *prot)
@@ -197,6 +197,9 @@ static DWORD protect_to_prot(DWORD protect, __u32 *prot)
 		return ERROR_INVALID_PARAMETER;
 	}
 	if (modifiers & ~(DWORD)(PAGE_GUARD | PAGE_NOCACHE | PAGE_WRITECOMBINE))
+		return ERROR_INVALID_PARAMETER;
+	/* Modifiers need access and exclude each other. */
+	if (modifiers && (!*prot || (modifiers & (modifiers - 1))))
 		return ERROR_INVALID_PARAMETER;
 	if (modifiers & PAGE_GUARD)
 		*prot |= WINVM_PROT_GUARD;
