@@ -59,6 +59,7 @@ static const struct {
 	{ EEXIST,	ERROR_INVALID_ADDRESS },	/* conflicting addresses */
 	{ ENXIO,	ERROR_INVALID_ADDRESS },	/* not (all) allocated */
 	{ ENOMEM,	ERROR_NOT_ENOUGH_MEMORY },
+	{ ENOSPC,	ERROR_COMMITMENT_LIMIT },	/* overcommit policy said no */
 	{ EFAULT,	ERROR_NOACCESS },
 	{ EPERM,	ERROR_ACCESS_DENIED },
 	{ EACCES,	ERROR_ACCESS_DENIED },

@@ -55,7 +55,17 @@
  *   virtual address, so pages stay swappable and memcg-charged and
  *   unmap_mapping_range() on it reaches exactly this process's mappings.
  *   The /dev/winvm file's f_mapping points at it, so the VMAs winvm maps
- *   (whose vm_file is the /dev/winvm file) sit in its i_mmap tree.
+ *   (whose vm_file is the /dev/winvm file) sit in its i_mmap tree. It is an
+ *   accounted (not VM_NORESERVE) shmem file created empty and then given
+ *   the size of the address space directly, so its pages charge nothing
+ *   to the overcommit accounting when they are touched: the commit charge
+ *   is taken when pages are committed, as on Windows, through
+ *
+ * - the commit ledger, a second, never mapped, accounted shmem file whose
+ *   size is the number of committed pages: growing it is how a commit asks
+ *   Linux's overcommit policy (vm.overcommit_memory) for the memory and
+ *   charges Committed_AS; shrinking it, or closing it with the context,
+ *   gives the charge back.
  *
  * - arenas: ranges of address space winvm has mapped, each backed by one or
  *   more VMAs with winvm's vm_operations. A shared arena holds many small
@@ -141,6 +151,8 @@ struct winvm_arena {
  * @file: the /dev/winvm file of this context (vm_file of its VMAs).
  * @backing: shmem file holding page contents at offset == address.
  * @mapping: @backing's page cache.
+ * @ledger: shmem file whose size is @committed pages (the commit charge).
+ * @committed: committed pages of the context; under @ops_lock.
  * @max_addr: highest user address an allocation may cover (inclusive).
  * @ops_lock: serialises every operation that changes the address space.
  * @state_lock: protects @allocs and @pages; also their maple-tree lock.
@@ -161,6 +173,8 @@ struct winvm_ctx {
 	struct file *file;
 	struct file *backing;
 	struct address_space *mapping;
+	struct file *ledger;
+	unsigned long committed;
 	unsigned long max_addr;
 
 	struct mutex ops_lock;		/* outermost, see "Lock order" */
@@ -288,12 +302,14 @@ static void *winvm_page_state(struct winvm_ctx *ctx, unsigned long addr)
  * @first: protection of the first page, if committed.
  * @any: union of the protections of the committed pages (0 if none).
  * @committed: some page is committed.
+ * @pages: how many are.
  */
 struct winvm_scan {
 	bool all_committed;
 	u32 first;
 	u32 any;
 	bool committed;
+	unsigned long pages;
 };
 
 static void winvm_scan(struct winvm_ctx *ctx, unsigned long start,
@@ -314,6 +330,8 @@ static void winvm_scan(struct winvm_ctx *ctx, unsigned long start,
 			scan->first = winvm_entry_prot(entry);
 		scan->any |= winvm_entry_prot(entry);
 		scan->committed = true;
+		scan->pages += (winvm_mas_end(&mas, end) -
+				max(mas.index, start)) >> PAGE_SHIFT;
 		pos = winvm_mas_end(&mas, end);
 	}
 	if (pos < end)
@@ -329,6 +347,26 @@ static bool winvm_takes_access(const struct winvm_scan *scan, u32 prot)
 	if (!scan->committed)
 		return false;
 	return (prot & WINVM_PROT_GUARD) || (scan->any & ~prot & WINVM_PROT_MASK);
+}
+
+/*
+ * Change the commit charge by @delta pages. Growing it asks the overcommit
+ * policy, and fails with -ENOSPC when the policy says no.
+ */
+static int winvm_charge(struct winvm_ctx *ctx, long delta)
+{
+	int ret;
+
+	lockdep_assert_held(&ctx->ops_lock);
+
+	if (!delta)
+		return 0;
+	ret = vfs_truncate(&ctx->ledger->f_path,
+			   (loff_t)(ctx->committed + delta) << PAGE_SHIFT);
+	if (ret)
+		return delta > 0 ? -ENOSPC : ret;
+	ctx->committed += delta;
+	return 0;
 }
 
 /*
@@ -768,22 +806,36 @@ static int winvm_commit(struct winvm_ctx *ctx, struct winvm_alloc *alloc,
 			unsigned long start, unsigned long end, u32 prot)
 {
 	struct winvm_scan scan;
+	long charge;
 	int ret;
 
 	lockdep_assert_held(&ctx->ops_lock);
 
-	ret = winvm_set_exec(ctx, start, end, prot & WINVM_PROT_EXEC);
+	down_read(&ctx->state_lock);
+	winvm_scan(ctx, start, end, &scan);
+	up_read(&ctx->state_lock);
+	charge = ((end - start) >> PAGE_SHIFT) - scan.pages;
+	ret = winvm_charge(ctx, charge);
 	if (ret)
 		return ret;
 
+	ret = winvm_set_exec(ctx, start, end, prot & WINVM_PROT_EXEC);
+	if (ret)
+		goto err_uncharge;
+
 	down_write(&ctx->state_lock);
-	winvm_scan(ctx, start, end, &scan);
 	ret = winvm_pages_set(ctx, alloc, start, end, winvm_page_entry(prot),
 			      GFP_KERNEL);
 	up_write(&ctx->state_lock);
+	if (ret)
+		goto err_uncharge;
 
-	if (!ret && winvm_takes_access(&scan, prot))
+	if (winvm_takes_access(&scan, prot))
 		winvm_zap_sync(ctx, start, end);
+	return 0;
+
+err_uncharge:
+	winvm_charge(ctx, -charge);
 	return ret;
 }
 
@@ -791,14 +843,18 @@ static int winvm_commit(struct winvm_ctx *ctx, struct winvm_alloc *alloc,
 static void winvm_decommit(struct winvm_ctx *ctx, struct winvm_alloc *alloc,
 			   unsigned long start, unsigned long end)
 {
+	struct winvm_scan scan;
+
 	lockdep_assert_held(&ctx->ops_lock);
 
 	down_write(&ctx->state_lock);
+	winvm_scan(ctx, start, end, &scan);
 	winvm_pages_set(ctx, alloc, start, end, NULL,
 			GFP_KERNEL | __GFP_NOFAIL);
 	up_write(&ctx->state_lock);
 
 	winvm_forget(ctx, start, end);
+	winvm_charge(ctx, -scan.pages);
 }
 
 /*
@@ -811,6 +867,7 @@ static int winvm_release(struct winvm_ctx *ctx, struct winvm_alloc *alloc,
 {
 	const gfp_t nofail = GFP_KERNEL | __GFP_NOFAIL;
 	struct winvm_alloc *tail = NULL;
+	struct winvm_scan scan;
 
 	lockdep_assert_held(&ctx->ops_lock);
 
@@ -826,6 +883,7 @@ static int winvm_release(struct winvm_ctx *ctx, struct winvm_alloc *alloc,
 
 	/* From here on nothing may fail: the state only moves forward. */
 	down_write(&ctx->state_lock);
+	winvm_scan(ctx, start, end, &scan);
 	winvm_pages_set(ctx, alloc, start, end, NULL, nofail);
 	if (start == alloc->base && end == alloc->end) {
 		winvm_allocs_set(ctx, alloc->base, alloc->fp_end, NULL, nofail);
@@ -846,6 +904,7 @@ static int winvm_release(struct winvm_ctx *ctx, struct winvm_alloc *alloc,
 
 	kfree(alloc);
 	winvm_forget(ctx, start, end);
+	winvm_charge(ctx, -scan.pages);
 	return 0;
 }
 
@@ -944,6 +1003,9 @@ static long winvm_reserve_any(struct winvm_ctx *ctx, unsigned long len,
 		arena = winvm_arena_create(ctx, 0,
 					   shared ? WINVM_ARENA_SIZE : fp,
 					   shared, top_down);
+		/* Short of address space (RLIMIT_AS): just what is needed. */
+		if (shared && PTR_ERR_OR_ZERO(arena) == -ENOMEM)
+			arena = winvm_arena_create(ctx, 0, fp, false, top_down);
 		if (IS_ERR(arena))
 			return PTR_ERR(arena);
 		base = top_down ? arena->end - fp : arena->start;
@@ -2036,6 +2098,20 @@ static unsigned long winvm_max_addr(struct mm_struct *mm)
 	return round_down(top, PAGE_SIZE) - 1;
 }
 
+/*
+ * Set the backing file's size without going through shmem's accounting:
+ * its pages are charged by the ledger, at commit. It must be back to 0
+ * before the file goes, or shmem would give back a charge it never took.
+ */
+static void winvm_backing_resize(struct winvm_ctx *ctx, loff_t size)
+{
+	struct inode *inode = file_inode(ctx->backing);
+
+	inode_lock(inode);
+	i_size_write(inode, size);
+	inode_unlock(inode);
+}
+
 static int winvm_open(struct inode *inode, struct file *file)
 {
 	struct winvm_ctx *ctx;
@@ -2053,14 +2129,19 @@ static int winvm_open(struct inode *inode, struct file *file)
 		return -ENOMEM;
 
 	ctx->max_addr = winvm_max_addr(current->mm);
-	ctx->backing = shmem_file_setup_with_mnt(winvm_mnt, WINVM_NAME,
-						 ctx->max_addr + 1,
-						 VM_NORESERVE);
+	ctx->backing = shmem_file_setup_with_mnt(winvm_mnt, WINVM_NAME, 0, 0);
 	if (IS_ERR(ctx->backing)) {
 		ret = PTR_ERR(ctx->backing);
 		goto err_free_ctx;
 	}
 	ctx->mapping = ctx->backing->f_mapping;
+	winvm_backing_resize(ctx, ctx->max_addr + 1);
+
+	ctx->ledger = shmem_file_setup_with_mnt(winvm_mnt, WINVM_NAME, 0, 0);
+	if (IS_ERR(ctx->ledger)) {
+		ret = PTR_ERR(ctx->ledger);
+		goto err_put_backing;
+	}
 
 	mutex_init(&ctx->ops_lock);
 	init_rwsem(&ctx->state_lock);
@@ -2077,7 +2158,7 @@ static int winvm_open(struct inode *inode, struct file *file)
 	ret = winvm_allocs_set(ctx, 0, ULONG_MAX, WINVM_NO_ARENA, GFP_KERNEL);
 	up_write(&ctx->state_lock);
 	if (ret)
-		goto err_put_backing;
+		goto err_put_ledger;
 
 	mmgrab(current->mm);
 	ctx->mm = current->mm;
@@ -2086,7 +2167,10 @@ static int winvm_open(struct inode *inode, struct file *file)
 	file->f_mapping = ctx->mapping;
 	return 0;
 
+err_put_ledger:
+	fput(ctx->ledger);
 err_put_backing:
+	winvm_backing_resize(ctx, 0);
 	fput(ctx->backing);
 err_free_ctx:
 	kfree(ctx);
@@ -2128,6 +2212,8 @@ static int winvm_release_file(struct inode *inode, struct file *file)
 	file->f_mapping = inode->i_mapping;
 	winvm_free_trees(ctx);
 
+	fput(ctx->ledger);
+	winvm_backing_resize(ctx, 0);
 	fput(ctx->backing);
 	mmdrop(ctx->mm);
 	kfree(ctx);

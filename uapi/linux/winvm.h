@@ -142,6 +142,12 @@ struct winvm_info {
  * allocation; already committed pages keep their content and take @prot,
  * newly committed pages read as zero.
  *
+ * Committing charges the pages to the commit charge (Committed_AS) at once,
+ * as Windows charges its commit limit, and Linux's overcommit policy
+ * (vm.overcommit_memory) decides whether the charge may be taken;
+ * decommitting and releasing give it back. Touching committed pages later
+ * charges nothing more.
+ *
  * With WINVM_ALLOC_RESET or WINVM_ALLOC_RESET_UNDO (alone), @prot is
  * ignored and the pages touched by [@addr, @addr + @size) must lie in one
  * allocation; RESET_UNDO also needs them all committed.
@@ -152,7 +158,8 @@ struct winvm_info {
  * cache attributes), a zero or overflowing size, an address outside
  * [min_address, max_address]; EEXIST when a range to reserve is not free;
  * ENXIO when pages to commit are not all inside one allocation; ENOMEM when
- * no free range is large enough or memory is short; ENODATA when RESET_UNDO
+ * no free range is large enough or memory is short; ENOSPC when the
+ * overcommit policy refuses the commit charge; ENODATA when RESET_UNDO
  * finds pages that lost their contents; EFAULT; EPERM.
  */
 struct winvm_alloc_args {
