@@ -71,6 +71,8 @@ static const struct {
 	{ EDQUOT,	ERROR_WORKING_SET_QUOTA },	/* RLIMIT_MEMLOCK */
 	{ ENOLCK,	ERROR_NOT_LOCKED },
 	{ ENODATA,	ERROR_GEN_FAILURE },		/* MEM_RESET_UNDO: data lost */
+	{ EOPNOTSUPP,	ERROR_NOT_SUPPORTED },		/* no huge pages at all */
+	{ ENOBUFS,	ERROR_NO_SYSTEM_RESOURCES },	/* no huge page free */
 };
 
 static DWORD errno_to_win32(int err)
@@ -283,7 +285,7 @@ void WINAPI SetLastError(DWORD dwErrCode)
 				 MEM_WRITE_WATCH | MEM_PHYSICAL | \
 				 MEM_LARGE_PAGES)
 #define DONE_ALLOC_TYPES	(MEM_COMMIT | MEM_RESERVE | MEM_TOP_DOWN | \
-				 MEM_RESET | MEM_RESET_UNDO)
+				 MEM_RESET | MEM_RESET_UNDO | MEM_LARGE_PAGES)
 
 LPVOID WINAPI VirtualAlloc(LPVOID lpAddress, SIZE_T dwSize,
 			   DWORD flAllocationType, DWORD flProtect)
@@ -298,7 +300,9 @@ LPVOID WINAPI VirtualAlloc(LPVOID lpAddress, SIZE_T dwSize,
 	    !(type & (MEM_COMMIT | MEM_RESERVE | MEM_RESET | MEM_RESET_UNDO)) ||
 	    ((type & MEM_WRITE_WATCH) && !(type & MEM_RESERVE)) ||
 	    ((type & MEM_RESET) && type != MEM_RESET) ||
-	    ((type & MEM_RESET_UNDO) && type != MEM_RESET_UNDO)) {
+	    ((type & MEM_RESET_UNDO) && type != MEM_RESET_UNDO) ||
+	    ((type & MEM_LARGE_PAGES) &&
+	     (type & (MEM_RESERVE | MEM_COMMIT)) != (MEM_RESERVE | MEM_COMMIT))) {
 		fail(ERROR_INVALID_PARAMETER);
 		return NULL;
 	}
@@ -326,6 +330,8 @@ LPVOID WINAPI VirtualAlloc(LPVOID lpAddress, SIZE_T dwSize,
 		args.flags |= WINVM_ALLOC_COMMIT;
 	if (type & MEM_TOP_DOWN)
 		args.flags |= WINVM_ALLOC_TOP_DOWN;
+	if (type & MEM_LARGE_PAGES)
+		args.flags |= WINVM_ALLOC_LARGE_PAGES;
 
 	if (winvm_call(WINVM_IOC_ALLOC, &args))
 		return NULL;
@@ -557,19 +563,12 @@ void WINAPI GetNativeSystemInfo(LPSYSTEM_INFO lpSystemInfo)
 	GetSystemInfo(lpSystemInfo);
 }
 
-/* The PMD size when the kernel has transparent huge pages, else 0. */
+/* The module's large-page size (the PMD size), or 0 without huge pages. */
 SIZE_T WINAPI GetLargePageMinimum(void)
 {
-	unsigned long size = 0;
-	FILE *f;
-
-	f = fopen("/sys/kernel/mm/transparent_hugepage/hpage_pmd_size", "re");
-	if (!f)
+	if (device() < 0)
 		return 0;
-	if (fscanf(f, "%lu", &size) != 1)
-		size = 0;
-	fclose(f);
-	return size;
+	return dev.info.large_page_size;
 }
 
 /* x86 keeps instruction fetches coherent with stores: nothing to flush. */

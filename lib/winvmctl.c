@@ -44,6 +44,8 @@ static void print_info(const struct winvm_info *info)
 	printf("features:     %#llx\n", (unsigned long long)info->features);
 	printf("page size:    %u\n", info->page_size);
 	printf("granularity:  %#llx\n", (unsigned long long)info->granularity);
+	printf("large page:   %#llx\n",
+	       (unsigned long long)info->large_page_size);
 	printf("address range: %#llx-%#llx\n",
 	       (unsigned long long)info->min_address,
 	       (unsigned long long)info->max_address);

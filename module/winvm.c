@@ -8,8 +8,10 @@
  * that match VirtualQuery region for region.
  */
 
+#include <linux/anon_inodes.h>
 #include <linux/file.h>
 #include <linux/fs.h>
+#include <linux/kref.h>
 #include <linux/maple_tree.h>
 #include <linux/miscdevice.h>
 #include <linux/mm.h>
@@ -90,6 +92,18 @@
  *   the ranges reset by WINVM_ALLOC_RESET whose loss RESET_UNDO must
  *   report, in a maple tree.
  *
+ * Large-page allocations (WINVM_ALLOC_LARGE_PAGES) live in arenas of their
+ * own, backed by a second shmem file on a tmpfs mount that always uses huge
+ * pages, and mapped through a second file (an anonymous inode whose
+ * f_mapping is that backing). A store pairs a backing file with the file
+ * its VMAs map: the /dev/winvm file for small pages, that view for large
+ * ones. Per-page protection cannot split a PMD mapping, so operations on a
+ * large-page allocation must cover whole large pages.
+ *
+ * The context is reference-counted: the /dev/winvm file holds one
+ * reference, the large-page view another (its VMAs keep it open), so the
+ * context lives as long as any of its VMAs.
+ *
  * VMAs are created and destroyed only by the context itself (the "internal"
  * task below); munmap, mremap and mprotect of winvm VMAs by the program are
  * refused where the kernel offers a hook (splits, moves, mprotect), and a
@@ -114,6 +128,7 @@
  * @fp_end: end of the footprint in the allocation tree: @end rounded up to
  *	64 KiB, or @end itself once a partial release freed what followed.
  * @prot: WINVM_PROT_* given at reservation (the allocation protection).
+ * @large: made of large pages (the large store).
  *
  * Lives in the allocation tree; changed and freed only with ops_lock and
  * state_lock (write) held, so readers under either lock may use it.
@@ -123,6 +138,7 @@ struct winvm_alloc {
 	unsigned long end;
 	unsigned long fp_end;
 	u32 prot;
+	bool large;
 };
 
 /**
@@ -132,6 +148,7 @@ struct winvm_alloc {
  * @end: end (exclusive), 64 KiB aligned.
  * @shared: holds small allocations; otherwise dedicated to one reservation.
  * @top_down: placed and filled from the top of the address space down.
+ * @large: holds one large-page allocation (the large store).
  * @link: transient list membership while a reservation creates arenas.
  *
  * Protected by winvm_ctx.ops_lock.
@@ -142,15 +159,31 @@ struct winvm_arena {
 	unsigned long end;
 	bool shared;
 	bool top_down;
+	bool large;
 	struct list_head link;
 };
 
 /**
- * struct winvm_ctx - per-open state, bound to one mm
- * @mm: the address space served; ioctls from any other mm fail with EPERM.
- * @file: the /dev/winvm file of this context (vm_file of its VMAs).
+ * struct winvm_store - where the pages of some allocations live
  * @backing: shmem file holding page contents at offset == address.
  * @mapping: @backing's page cache.
+ * @view: the file winvm's VMAs for these pages map; its f_mapping is
+ *	@mapping, so the VMAs sit in @mapping's i_mmap tree.
+ */
+struct winvm_store {
+	struct file *backing;
+	struct address_space *mapping;
+	struct file *view;
+};
+
+/**
+ * struct winvm_ctx - per-open state, bound to one mm
+ * @ref: the /dev/winvm file's reference, and the large-page view's.
+ * @mm: the address space served; ioctls from any other mm fail with EPERM.
+ * @file: the /dev/winvm file of this context.
+ * @small: small pages; its view is @file.
+ * @large: large pages, set up on first use (under @ops_lock); its view
+ *	holds a reference to the context.
  * @ledger: shmem file whose size is @committed pages (the commit charge).
  * @committed: committed pages of the context; under @ops_lock.
  * @max_addr: highest user address an allocation may cover (inclusive).
@@ -169,10 +202,11 @@ struct winvm_arena {
  * @resets: ranges reset and not undone since; @ops_lock is its lock.
  */
 struct winvm_ctx {
+	struct kref ref;
 	struct mm_struct *mm;
 	struct file *file;
-	struct file *backing;
-	struct address_space *mapping;
+	struct winvm_store small;
+	struct winvm_store large;
 	struct file *ledger;
 	unsigned long committed;
 	unsigned long max_addr;
@@ -214,7 +248,7 @@ struct winvm_ctx {
  * released. Queries take only mmap_lock and state_lock for read.
  */
 
-static struct vfsmount *winvm_mnt;
+static struct vfsmount *winvm_mnt, *winvm_huge_mnt;
 
 static const struct vm_operations_struct winvm_vm_ops;
 
@@ -227,6 +261,11 @@ static unsigned long winvm_mas_end(struct ma_state *mas, unsigned long limit)
 static bool winvm_entry_is_alloc(void *entry)
 {
 	return entry && !xa_is_value(entry);
+}
+
+static struct winvm_store *winvm_store(struct winvm_ctx *ctx, bool large)
+{
+	return large ? &ctx->large : &ctx->small;
 }
 
 static void *winvm_page_entry(u32 prot)
@@ -412,9 +451,10 @@ static int winvm_allocs_set(struct winvm_ctx *ctx, unsigned long start,
  * and still holds its page locked finishes first, and zap again what it
  * mapped.
  */
-static void winvm_zap_sync(struct winvm_ctx *ctx, unsigned long start,
-			   unsigned long end)
+static void winvm_zap_sync(struct winvm_ctx *ctx, struct winvm_store *store,
+			   unsigned long start, unsigned long end)
 {
+	struct address_space *mapping = store->mapping;
 	pgoff_t index = start >> PAGE_SHIFT;
 	pgoff_t last = (end >> PAGE_SHIFT) - 1;
 	struct folio_batch fbatch;
@@ -422,16 +462,16 @@ static void winvm_zap_sync(struct winvm_ctx *ctx, unsigned long start,
 
 	lockdep_assert_not_held(&ctx->state_lock);
 
-	unmap_mapping_range(ctx->mapping, start, end - start, 1);
+	unmap_mapping_range(mapping, start, end - start, 1);
 
 	folio_batch_init(&fbatch);
-	while (filemap_get_folios(ctx->mapping, &index, last, &fbatch)) {
+	while (filemap_get_folios(mapping, &index, last, &fbatch)) {
 		for (i = 0; i < folio_batch_count(&fbatch); i++) {
 			struct folio *folio = fbatch.folios[i];
 
 			folio_lock(folio);
 			if (folio_mapped(folio))
-				unmap_mapping_pages(ctx->mapping, folio->index,
+				unmap_mapping_pages(mapping, folio->index,
 						    folio_nr_pages(folio), false);
 			folio_unlock(folio);
 		}
@@ -445,13 +485,13 @@ static void winvm_zap_sync(struct winvm_ctx *ctx, unsigned long start,
  * backing file. Truncation locks each page and unmaps it again if a racing
  * fault mapped it, so no extra synchronisation is needed.
  */
-static void winvm_discard(struct winvm_ctx *ctx, unsigned long start,
-			  unsigned long end)
+static void winvm_discard(struct winvm_ctx *ctx, struct winvm_store *store,
+			  unsigned long start, unsigned long end)
 {
 	lockdep_assert_not_held(&ctx->state_lock);
 
-	unmap_mapping_range(ctx->mapping, start, end - start, 1);
-	shmem_truncate_range(file_inode(ctx->backing), start, end - 1);
+	unmap_mapping_range(store->mapping, start, end - start, 1);
+	shmem_truncate_range(file_inode(store->backing), start, end - 1);
 }
 
 /* Unpin the locked pages of [start, end) and give back their quota. */
@@ -487,12 +527,12 @@ static void winvm_resets_clear(struct winvm_ctx *ctx, unsigned long start,
 }
 
 /* Decommitted or released: nothing of [start, end) is locked or reset. */
-static void winvm_forget(struct winvm_ctx *ctx, unsigned long start,
-			 unsigned long end)
+static void winvm_forget(struct winvm_ctx *ctx, bool large,
+			 unsigned long start, unsigned long end)
 {
 	winvm_unlock_range(ctx, start, end);
 	winvm_resets_clear(ctx, start, end);
-	winvm_discard(ctx, start, end);
+	winvm_discard(ctx, winvm_store(ctx, large), start, end);
 }
 
 static struct winvm_arena *winvm_arena_find(struct winvm_ctx *ctx,
@@ -525,16 +565,18 @@ static bool winvm_arena_less(struct rb_node *a, const struct rb_node *b)
 static bool winvm_vma_is_ours(struct winvm_ctx *ctx,
 			      struct vm_area_struct *vma)
 {
-	return vma->vm_ops == &winvm_vm_ops && vma->vm_file == ctx->file;
+	return vma->vm_ops == &winvm_vm_ops &&
+	       vma->vm_file->private_data == ctx;
 }
 
 /*
- * vm_mmap() a range of the context's own file at offset == address. With
+ * vm_mmap() a range of a store's view at offset == address. With
  * @replace, the range must already be winvm's and is re-created with the
  * new exec permission; otherwise it must be free.
  */
-static int winvm_map(struct winvm_ctx *ctx, unsigned long start,
-		     unsigned long len, bool exec, bool replace)
+static int winvm_map(struct winvm_ctx *ctx, struct winvm_store *store,
+		     unsigned long start, unsigned long len, bool exec,
+		     bool replace)
 {
 	unsigned long prot = PROT_READ | PROT_WRITE | (exec ? PROT_EXEC : 0);
 	unsigned long flags = MAP_SHARED |
@@ -545,7 +587,7 @@ static int winvm_map(struct winvm_ctx *ctx, unsigned long start,
 
 	WRITE_ONCE(ctx->internal, current);
 	ctx->internal_exec = exec;
-	addr = vm_mmap(ctx->file, start, len, prot, flags, start);
+	addr = vm_mmap(store->view, start, len, prot, flags, start);
 	WRITE_ONCE(ctx->internal, NULL);
 
 	if (IS_ERR_VALUE(addr))
@@ -569,15 +611,15 @@ static int winvm_unmap(struct winvm_ctx *ctx, unsigned long start,
 }
 
 /*
- * Find a free, 64 KiB aligned range of @len bytes in the process's address
+ * Find a free, @align aligned range of @len bytes in the process's address
  * space below mmap_base (so the main stack keeps its room), lowest first
  * or highest first.
  */
 static long winvm_linux_gap(struct winvm_ctx *ctx, unsigned long len,
-			    bool top_down)
+			    unsigned long align, bool top_down)
 {
 	MA_STATE(mas, &ctx->mm->mm_mt, 0, 0);
-	unsigned long length = len + WINVM_GRANULARITY - PAGE_SIZE;
+	unsigned long length = len + align - PAGE_SIZE;
 	unsigned long high = min(ctx->mm->mmap_base, ctx->max_addr + 1);
 	long addr = -ENOMEM;
 
@@ -587,11 +629,10 @@ static long winvm_linux_gap(struct winvm_ctx *ctx, unsigned long len,
 	mmap_read_lock(ctx->mm);
 	if (top_down) {
 		if (!mas_empty_area_rev(&mas, WINVM_MIN_ADDR, high - 1, length))
-			addr = round_down(mas.last + 1 - len,
-					  WINVM_GRANULARITY);
+			addr = round_down(mas.last + 1 - len, align);
 	} else {
 		if (!mas_empty_area(&mas, WINVM_MIN_ADDR, high - 1, length))
-			addr = round_up(mas.index, WINVM_GRANULARITY);
+			addr = round_up(mas.index, align);
 	}
 	mmap_read_unlock(ctx->mm);
 	return addr;
@@ -600,13 +641,15 @@ static long winvm_linux_gap(struct winvm_ctx *ctx, unsigned long len,
 /*
  * Map a new arena. With @start 0 the arena goes to the lowest (or highest)
  * free range of the process; otherwise exactly at @start, failing with
- * -EEXIST if anything is mapped there.
+ * -EEXIST if anything is mapped there. A @large arena is aligned to a large
+ * page and mapped from the large store.
  */
 static struct winvm_arena *winvm_arena_create(struct winvm_ctx *ctx,
 					      unsigned long start,
 					      unsigned long len, bool shared,
-					      bool top_down)
+					      bool top_down, bool large)
 {
+	unsigned long align = large ? PMD_SIZE : WINVM_GRANULARITY;
 	struct winvm_arena *arena;
 	int tries = 0;
 	long addr;
@@ -619,12 +662,13 @@ static struct winvm_arena *winvm_arena_create(struct winvm_ctx *ctx,
 		return ERR_PTR(-ENOMEM);
 
 	do {
-		addr = start ?: winvm_linux_gap(ctx, len, top_down);
+		addr = start ?: winvm_linux_gap(ctx, len, align, top_down);
 		if (addr < 0) {
 			ret = addr;
 			goto err_free;
 		}
-		ret = winvm_map(ctx, addr, len, false, false);
+		ret = winvm_map(ctx, winvm_store(ctx, large), addr, len, false,
+				false);
 	} while (ret == -EEXIST && !start && ++tries < WINVM_MAP_RETRIES);
 	if (ret)
 		goto err_free;
@@ -639,6 +683,7 @@ static struct winvm_arena *winvm_arena_create(struct winvm_ctx *ctx,
 	arena->end = addr + len;
 	arena->shared = shared;
 	arena->top_down = top_down;
+	arena->large = large;
 	rb_add(&arena->node, &ctx->arenas, winvm_arena_less);
 	return arena;
 
@@ -794,7 +839,70 @@ static int winvm_set_exec(struct winvm_ctx *ctx, unsigned long start,
 
 	if (ret || !mismatch)
 		return ret;
-	return winvm_map(ctx, lo, hi - lo, exec, true);
+	return winvm_map(ctx, winvm_store(ctx, first->large), lo, hi - lo, exec,
+			 true);
+}
+
+/*
+ * Free the large pages of [start, end) that are not committed: undoes
+ * winvm_large_populate().
+ */
+static void winvm_large_unpopulate(struct winvm_ctx *ctx, unsigned long start,
+				   unsigned long end)
+{
+	unsigned long addr;
+	bool committed;
+
+	lockdep_assert_held(&ctx->ops_lock);
+
+	for (addr = start; addr < end; addr += PMD_SIZE) {
+		down_read(&ctx->state_lock);
+		committed = winvm_page_state(ctx, addr);
+		up_read(&ctx->state_lock);
+		if (!committed)
+			winvm_discard(ctx, &ctx->large, addr, addr + PMD_SIZE);
+	}
+}
+
+/*
+ * Allocate the large pages of [start, end) that are not committed yet, as
+ * huge pages of the large store: -ENOBUFS if the kernel hands out a small
+ * page instead (no huge page free), in which case what this call allocated
+ * is freed again.
+ */
+static int winvm_large_populate(struct winvm_ctx *ctx, unsigned long start,
+				unsigned long end)
+{
+	struct address_space *mapping = ctx->large.mapping;
+	gfp_t gfp = mapping_gfp_mask(mapping) | __GFP_NOWARN;
+	struct page *page;
+	unsigned long addr;
+	bool committed;
+	int ret = 0;
+
+	lockdep_assert_held(&ctx->ops_lock);
+
+	for (addr = start; addr < end && !ret; addr += PMD_SIZE) {
+		down_read(&ctx->state_lock);
+		committed = winvm_page_state(ctx, addr);
+		up_read(&ctx->state_lock);
+		if (committed)
+			continue;
+		page = shmem_read_mapping_page_gfp(mapping, addr >> PAGE_SHIFT,
+						   gfp);
+		if (IS_ERR(page)) {
+			ret = PTR_ERR(page);
+			break;
+		}
+		if (thp_nr_pages(page) != PMD_SIZE >> PAGE_SHIFT)
+			ret = -ENOBUFS;
+		put_page(page);
+		if (fatal_signal_pending(current))
+			ret = -EINTR;
+	}
+	if (ret)
+		winvm_large_unpopulate(ctx, start, min(addr + PMD_SIZE, end));
+	return ret;
 }
 
 /*
@@ -819,21 +927,30 @@ static int winvm_commit(struct winvm_ctx *ctx, struct winvm_alloc *alloc,
 	if (ret)
 		return ret;
 
+	if (alloc->large) {
+		ret = winvm_large_populate(ctx, start, end);
+		if (ret)
+			goto err_uncharge;
+	}
+
 	ret = winvm_set_exec(ctx, start, end, prot & WINVM_PROT_EXEC);
 	if (ret)
-		goto err_uncharge;
+		goto err_unpopulate;
 
 	down_write(&ctx->state_lock);
 	ret = winvm_pages_set(ctx, alloc, start, end, winvm_page_entry(prot),
 			      GFP_KERNEL);
 	up_write(&ctx->state_lock);
 	if (ret)
-		goto err_uncharge;
+		goto err_unpopulate;
 
 	if (winvm_takes_access(&scan, prot))
-		winvm_zap_sync(ctx, start, end);
+		winvm_zap_sync(ctx, winvm_store(ctx, alloc->large), start, end);
 	return 0;
 
+err_unpopulate:
+	if (alloc->large)
+		winvm_large_unpopulate(ctx, start, end);
 err_uncharge:
 	winvm_charge(ctx, -charge);
 	return ret;
@@ -853,7 +970,7 @@ static void winvm_decommit(struct winvm_ctx *ctx, struct winvm_alloc *alloc,
 			GFP_KERNEL | __GFP_NOFAIL);
 	up_write(&ctx->state_lock);
 
-	winvm_forget(ctx, start, end);
+	winvm_forget(ctx, alloc->large, start, end);
 	winvm_charge(ctx, -scan.pages);
 }
 
@@ -867,6 +984,7 @@ static int winvm_release(struct winvm_ctx *ctx, struct winvm_alloc *alloc,
 {
 	const gfp_t nofail = GFP_KERNEL | __GFP_NOFAIL;
 	struct winvm_alloc *tail = NULL;
+	bool large = alloc->large;
 	struct winvm_scan scan;
 
 	lockdep_assert_held(&ctx->ops_lock);
@@ -875,10 +993,8 @@ static int winvm_release(struct winvm_ctx *ctx, struct winvm_alloc *alloc,
 		tail = kmalloc(sizeof(*tail), GFP_KERNEL_ACCOUNT);
 		if (!tail)
 			return -ENOMEM;
+		*tail = *alloc;
 		tail->base = end;
-		tail->end = alloc->end;
-		tail->fp_end = alloc->fp_end;
-		tail->prot = alloc->prot;
 	}
 
 	/* From here on nothing may fail: the state only moves forward. */
@@ -903,7 +1019,7 @@ static int winvm_release(struct winvm_ctx *ctx, struct winvm_alloc *alloc,
 	up_write(&ctx->state_lock);
 
 	kfree(alloc);
-	winvm_forget(ctx, start, end);
+	winvm_forget(ctx, large, start, end);
 	winvm_charge(ctx, -scan.pages);
 	return 0;
 }
@@ -914,7 +1030,7 @@ static int winvm_release(struct winvm_ctx *ctx, struct winvm_alloc *alloc,
  */
 static int winvm_insert(struct winvm_ctx *ctx, unsigned long base,
 			unsigned long end, unsigned long fp_end, u32 prot,
-			bool commit)
+			bool commit, bool large)
 {
 	struct winvm_alloc *alloc;
 	int ret;
@@ -928,6 +1044,7 @@ static int winvm_insert(struct winvm_ctx *ctx, unsigned long base,
 	alloc->end = end;
 	alloc->fp_end = fp_end;
 	alloc->prot = prot;
+	alloc->large = large;
 
 	down_write(&ctx->state_lock);
 	ret = winvm_allocs_set(ctx, base, alloc->fp_end, alloc, GFP_KERNEL);
@@ -946,49 +1063,72 @@ static int winvm_insert(struct winvm_ctx *ctx, unsigned long base,
 }
 
 /*
- * Free space for a reservation with footprint @len in the existing arenas
- * of the wanted direction: 0 if there is none.
+ * Free space for a reservation with footprint @len inside one existing
+ * arena of the wanted direction: 0 if there is none. Holes in arenas of the
+ * other direction or of large pages, and holes too small once cut at an
+ * arena boundary, are skipped, a few of them at most before giving up (the
+ * caller then maps a new arena).
  */
 static unsigned long winvm_arena_space(struct winvm_ctx *ctx,
 				       unsigned long len, bool top_down)
 {
 	MA_STATE(mas, &ctx->allocs, 0, 0);
+	unsigned long low = WINVM_MIN_ADDR, high = ctx->max_addr;
 	struct winvm_arena *arena;
 	unsigned long addr;
-	int ret;
+	int tries, ret;
 
 	lockdep_assert_held(&ctx->ops_lock);
 
-	down_read(&ctx->state_lock);
-	if (top_down)
-		ret = mas_empty_area_rev(&mas, WINVM_MIN_ADDR, ctx->max_addr,
-					 len);
-	else
-		ret = mas_empty_area(&mas, WINVM_MIN_ADDR, ctx->max_addr, len);
-	up_read(&ctx->state_lock);
-	if (ret)
-		return 0;
+	for (tries = 0; tries < WINVM_MAP_RETRIES && low < high; tries++) {
+		mas_reset(&mas);
+		down_read(&ctx->state_lock);
+		if (top_down)
+			ret = mas_empty_area_rev(&mas, low, high, len);
+		else
+			ret = mas_empty_area(&mas, low, high, len);
+		up_read(&ctx->state_lock);
+		if (ret)
+			return 0;
 
-	/* Gaps start and end on arena and footprint boundaries: aligned. */
-	addr = top_down ? mas.last + 1 - len : mas.index;
-	if (!IS_ALIGNED(addr, WINVM_GRANULARITY))
-		return 0;
-
-	arena = winvm_arena_find(ctx, addr);
-	if (!arena || arena->top_down != top_down)
-		return 0;
-	if (ctx->spare == arena)
-		ctx->spare = NULL;
-	return addr;
+		/* Gaps start and end on arena and footprint boundaries. */
+		addr = top_down ? mas.last + 1 - len : mas.index;
+		if (!IS_ALIGNED(addr, WINVM_GRANULARITY))
+			return 0;
+		arena = winvm_arena_find(ctx, addr);
+		if (!arena)
+			return 0;
+		/* Free space running on into the next arena: not all usable. */
+		if (addr + len > arena->end) {
+			if (top_down)
+				high = arena->end - 1;
+			else
+				low = arena->end;
+			continue;
+		}
+		if (arena->top_down == top_down && !arena->large) {
+			if (ctx->spare == arena)
+				ctx->spare = NULL;
+			return addr;
+		}
+		if (top_down)
+			high = arena->start - 1;
+		else
+			low = arena->end;
+	}
+	return 0;
 }
 
-/* Reserve @len bytes wherever there is room; returns the base. */
+/*
+ * Reserve @len bytes wherever there is room; returns the base. Large-page
+ * allocations always get an arena of their own.
+ */
 static long winvm_reserve_any(struct winvm_ctx *ctx, unsigned long len,
-			      u32 prot, bool commit, bool top_down)
+			      u32 prot, bool commit, bool top_down, bool large)
 {
 	unsigned long fp = round_up(len, WINVM_GRANULARITY);
 	struct winvm_arena *arena;
-	unsigned long base;
+	unsigned long base = 0;
 	int ret;
 
 	lockdep_assert_held(&ctx->ops_lock);
@@ -996,22 +1136,25 @@ static long winvm_reserve_any(struct winvm_ctx *ctx, unsigned long len,
 	if (fp < len || fp > ctx->max_addr + 1 - WINVM_MIN_ADDR)
 		return -EINVAL;
 
-	base = winvm_arena_space(ctx, fp, top_down);
+	if (!large)
+		base = winvm_arena_space(ctx, fp, top_down);
 	if (!base) {
-		bool shared = fp <= WINVM_ARENA_DEDICATED;
+		bool shared = !large && fp <= WINVM_ARENA_DEDICATED;
 
 		arena = winvm_arena_create(ctx, 0,
 					   shared ? WINVM_ARENA_SIZE : fp,
-					   shared, top_down);
+					   shared, top_down, large);
 		/* Short of address space (RLIMIT_AS): just what is needed. */
 		if (shared && PTR_ERR_OR_ZERO(arena) == -ENOMEM)
-			arena = winvm_arena_create(ctx, 0, fp, false, top_down);
+			arena = winvm_arena_create(ctx, 0, fp, false, top_down,
+						   false);
 		if (IS_ERR(arena))
 			return PTR_ERR(arena);
 		base = top_down ? arena->end - fp : arena->start;
 	}
 
-	ret = winvm_insert(ctx, base, base + len, base + fp, prot, commit);
+	ret = winvm_insert(ctx, base, base + len, base + fp, prot, commit,
+			   large);
 	if (ret) {
 		winvm_arenas_trim(ctx, base, base + fp);
 		return ret;
@@ -1026,7 +1169,8 @@ static long winvm_reserve_any(struct winvm_ctx *ctx, unsigned long len,
  * which fails with -EEXIST where the program has mapped something.
  */
 static int winvm_reserve_at(struct winvm_ctx *ctx, unsigned long base,
-			    unsigned long end, u32 prot, bool commit)
+			    unsigned long end, u32 prot, bool commit,
+			    bool large)
 {
 	MA_STATE(mas, &ctx->allocs, base, base);
 	unsigned long fp_end = round_up(end, WINVM_GRANULARITY);
@@ -1056,6 +1200,11 @@ static int winvm_reserve_at(struct winvm_ctx *ctx, unsigned long base,
 		unsigned long hole_end;
 
 		arena = winvm_arena_find(ctx, pos);
+		if (arena && (large || arena->large)) {
+			/* Large pages and small ones never share an arena. */
+			ret = -EEXIST;
+			goto err_destroy;
+		}
 		if (arena) {
 			pos = arena->end;
 			continue;
@@ -1068,7 +1217,7 @@ static int winvm_reserve_at(struct winvm_ctx *ctx, unsigned long base,
 		up_read(&ctx->state_lock);
 
 		arena = winvm_arena_create(ctx, pos, hole_end - pos, false,
-					   false);
+					   false, large);
 		if (IS_ERR(arena)) {
 			ret = PTR_ERR(arena);
 			goto err_destroy;
@@ -1077,7 +1226,7 @@ static int winvm_reserve_at(struct winvm_ctx *ctx, unsigned long base,
 		pos = hole_end;
 	}
 
-	ret = winvm_insert(ctx, base, end, fp_end, prot, commit);
+	ret = winvm_insert(ctx, base, end, fp_end, prot, commit, large);
 	if (ret)
 		goto err_destroy;
 	return 0;
@@ -1160,10 +1309,11 @@ static void winvm_resync(struct winvm_ctx *ctx)
  * once, except on locked pages; the pages stay committed and read as zero.
  * The range is remembered, so that MEM_RESET_UNDO can tell of the loss.
  */
-static int winvm_reset(struct winvm_ctx *ctx, unsigned long start,
-		       unsigned long end)
+static int winvm_reset(struct winvm_ctx *ctx, struct winvm_alloc *alloc,
+		       unsigned long start, unsigned long end)
 {
 	MA_STATE(mas, &ctx->resets, start, end - 1);
+	struct winvm_store *store = winvm_store(ctx, alloc->large);
 	unsigned long index, pos = start;
 	struct page *page;
 	int ret;
@@ -1177,11 +1327,11 @@ static int winvm_reset(struct winvm_ctx *ctx, unsigned long start,
 	xa_for_each_range(&ctx->locked, index, page, start >> PAGE_SHIFT,
 			  (end >> PAGE_SHIFT) - 1) {
 		if (index << PAGE_SHIFT > pos)
-			winvm_discard(ctx, pos, index << PAGE_SHIFT);
+			winvm_discard(ctx, store, pos, index << PAGE_SHIFT);
 		pos = (index + 1) << PAGE_SHIFT;
 	}
 	if (pos < end)
-		winvm_discard(ctx, pos, end);
+		winvm_discard(ctx, store, pos, end);
 	return 0;
 }
 
@@ -1539,11 +1689,14 @@ static enum winvm_verdict winvm_access(struct vm_area_struct *vma,
  * Lock @page for the fault; VM_FAULT_NOPAGE (retry) if it was truncated
  * meanwhile.
  */
-static vm_fault_t winvm_lock_page(struct winvm_ctx *ctx, struct page *page)
+static vm_fault_t winvm_lock_page(struct address_space *mapping,
+				  struct page *page)
 {
-	lock_page(page);
-	if (unlikely(page->mapping != ctx->mapping)) {
-		unlock_page(page);
+	struct folio *folio = page_folio(page);
+
+	folio_lock(folio);
+	if (unlikely(folio->mapping != mapping)) {
+		folio_unlock(folio);
 		return VM_FAULT_NOPAGE;
 	}
 	return VM_FAULT_LOCKED;
@@ -1614,6 +1767,7 @@ static vm_fault_t winvm_fault(struct vm_fault *vmf)
 {
 	struct vm_area_struct *vma = vmf->vma;
 	struct winvm_ctx *ctx = vma->vm_file->private_data;
+	struct address_space *mapping = vma->vm_file->f_mapping;
 	enum winvm_verdict verdict;
 	struct page *page;
 	vm_fault_t ret;
@@ -1631,13 +1785,22 @@ static vm_fault_t winvm_fault(struct vm_fault *vmf)
 		return VM_FAULT_SIGSEGV;
 	}
 
-	page = shmem_read_mapping_page_gfp(ctx->mapping, vmf->pgoff,
-					   mapping_gfp_mask(ctx->mapping));
+	page = shmem_read_mapping_page_gfp(mapping, vmf->pgoff,
+					   mapping_gfp_mask(mapping));
 	if (IS_ERR(page)) {
 		ret = vmf_error(PTR_ERR(page));
 		goto out;
 	}
-	ret = winvm_lock_page(ctx, page);
+	/*
+	 * A huge page in the small store (shmem_enabled=force overrides the
+	 * mount) would be mapped by PMD, past the protection of its pages.
+	 */
+	if (unlikely(PageTransCompound(page) && vma->vm_file == ctx->file)) {
+		put_page(page);
+		ret = VM_FAULT_SIGBUS;
+		goto out;
+	}
+	ret = winvm_lock_page(mapping, page);
 	if (ret & VM_FAULT_LOCKED)
 		vmf->page = page;
 	else
@@ -1668,7 +1831,7 @@ static vm_fault_t winvm_page_mkwrite(struct vm_fault *vmf)
 	entry = winvm_page_state(ctx, vmf->address);
 	verdict = winvm_access(vma, entry, vmf->flags | FAULT_FLAG_USER);
 	if (verdict == WINVM_MAP)
-		ret = winvm_lock_page(ctx, vmf->page);
+		ret = winvm_lock_page(vma->vm_file->f_mapping, vmf->page);
 	else if (verdict == WINVM_GUARD)
 		ret = VM_FAULT_NOPAGE;
 	else
@@ -1721,8 +1884,179 @@ static const struct vm_operations_struct winvm_vm_ops = {
 };
 
 /*
+ * Only winvm itself maps its file (winvm_map()); a program's mmap() of
+ * /dev/winvm is refused.
+ */
+static int winvm_mmap(struct file *file, struct vm_area_struct *vma)
+{
+	struct winvm_ctx *ctx = file->private_data;
+
+	if (READ_ONCE(ctx->internal) != current || vma->vm_mm != ctx->mm)
+		return -ENODEV;
+	if (!(vma->vm_flags & VM_SHARED))
+		return -EINVAL;
+
+	/* READ_IMPLIES_EXEC must not make non-executable pages executable. */
+	if (!ctx->internal_exec)
+		winvm_vm_flags_clear(vma, VM_EXEC);
+	/*
+	 * khugepaged stays out: small pages must never be collapsed into a
+	 * PMD mapping, and large pages are huge from the start (the fault
+	 * path maps them by PMD).
+	 */
+	winvm_vm_flags_set(vma, VM_DONTCOPY | VM_DONTEXPAND | VM_NOHUGEPAGE);
+	vma->vm_ops = &winvm_vm_ops;
+	return 0;
+}
+
+/*
+ * A backing file: an accounted shmem file (its pages charge nothing when
+ * touched, the ledger charged them at commit) given the size of the address
+ * space without going through shmem's accounting. Its size must go back to
+ * 0 before it is closed, or shmem would give back a charge it never took.
+ */
+static struct file *winvm_backing_create(struct vfsmount *mnt, loff_t size)
+{
+	struct file *backing;
+	struct inode *inode;
+
+	backing = shmem_file_setup_with_mnt(mnt, WINVM_NAME, 0, 0);
+	if (IS_ERR(backing))
+		return backing;
+	inode = file_inode(backing);
+	inode_lock(inode);
+	i_size_write(inode, size);
+	inode_unlock(inode);
+	return backing;
+}
+
+static void winvm_backing_put(struct file *backing)
+{
+	struct inode *inode = file_inode(backing);
+
+	inode_lock(inode);
+	i_size_write(inode, 0);
+	inode_unlock(inode);
+	fput(backing);
+}
+
+/*
+ * The last reference is gone: the /dev/winvm file and every VMA (each held
+ * the file it maps, and so a reference) are gone; no fault or ioctl can
+ * reach the context any more.
+ */
+static void winvm_ctx_free(struct kref *ref)
+{
+	struct winvm_ctx *ctx = container_of(ref, struct winvm_ctx, ref);
+	struct winvm_arena *arena, *tmp;
+	void *entry;
+
+	MA_STATE(mas, &ctx->allocs, 0, 0);
+
+	mutex_lock(&ctx->ops_lock);
+	winvm_unlock_range(ctx, 0, ctx->max_addr + 1);
+	__mt_destroy(&ctx->resets);
+	mutex_unlock(&ctx->ops_lock);
+
+	down_write(&ctx->state_lock);
+	mas_for_each(&mas, entry, ULONG_MAX) {
+		if (winvm_entry_is_alloc(entry))
+			kfree(entry);
+	}
+	__mt_destroy(&ctx->allocs);
+	__mt_destroy(&ctx->pages);
+	up_write(&ctx->state_lock);
+
+	rbtree_postorder_for_each_entry_safe(arena, tmp, &ctx->arenas, node)
+		kfree(arena);
+
+	fput(ctx->ledger);
+	if (ctx->large.backing)
+		winvm_backing_put(ctx->large.backing);
+	winvm_backing_put(ctx->small.backing);
+	mmdrop(ctx->mm);
+	kfree(ctx);
+}
+
+static int winvm_view_release(struct inode *inode, struct file *file)
+{
+	struct winvm_ctx *ctx = file->private_data;
+
+	file->f_mapping = inode->i_mapping;
+	kref_put(&ctx->ref, winvm_ctx_free);
+	return 0;
+}
+
+static const struct file_operations winvm_view_fops = {
+	.owner		= THIS_MODULE,
+	.release	= winvm_view_release,
+	.mmap		= winvm_mmap,
+	.llseek		= no_llseek,
+};
+
+/*
+ * The large store, made on first use: a backing file on the huge-page
+ * mount and a view for its VMAs, which holds a reference to the context.
+ */
+static int winvm_large_setup(struct winvm_ctx *ctx)
+{
+	struct winvm_store *store = &ctx->large;
+	struct file *backing, *view;
+
+	lockdep_assert_held(&ctx->ops_lock);
+
+	if (store->view)
+		return 0;
+	if (!winvm_huge_mnt)
+		return -EOPNOTSUPP;
+
+	backing = winvm_backing_create(winvm_huge_mnt, ctx->max_addr + 1);
+	if (IS_ERR(backing))
+		return PTR_ERR(backing);
+	view = anon_inode_getfile("[winvm-large]", &winvm_view_fops, ctx,
+				  O_RDWR);
+	if (IS_ERR(view)) {
+		winvm_backing_put(backing);
+		return PTR_ERR(view);
+	}
+	view->f_mapping = backing->f_mapping;
+	kref_get(&ctx->ref);
+	store->backing = backing;
+	store->mapping = backing->f_mapping;
+	store->view = view;
+	return 0;
+}
+
+/*
  * ioctl handlers: copy in, validate, lock, act, unlock, copy out.
  */
+
+/*
+ * The rules of a large-page allocation: reserve and commit at once, whole
+ * large pages, a plain protection.
+ */
+static bool winvm_large_args_valid(const struct winvm_alloc_args *args)
+{
+	u32 both = WINVM_ALLOC_RESERVE | WINVM_ALLOC_COMMIT;
+
+	return (args->flags & both) == both &&
+	       IS_ALIGNED(args->addr, PMD_SIZE) &&
+	       IS_ALIGNED(args->size, PMD_SIZE) &&
+	       !(args->prot & ~WINVM_PROT_MASK);
+}
+
+/*
+ * Whether [start, end) of @alloc may be given @prot (0 when no protection
+ * is set): in a large-page allocation only whole large pages, never GUARD.
+ */
+static bool winvm_large_range_ok(const struct winvm_alloc *alloc,
+				 unsigned long start, unsigned long end,
+				 u32 prot)
+{
+	return !alloc->large ||
+	       (IS_ALIGNED(start, PMD_SIZE) && IS_ALIGNED(end, PMD_SIZE) &&
+		!(prot & WINVM_PROT_GUARD));
+}
 
 /* Take ops_lock and catch up with VMAs the program unmapped. */
 static int winvm_lock_ops(struct winvm_ctx *ctx)
@@ -1743,6 +2077,11 @@ static int winvm_ioctl_get_info(struct winvm_ctx *ctx, void __user *argp)
 		.min_address	= WINVM_MIN_ADDR,
 		.max_address	= ctx->max_addr,
 	};
+
+	if (winvm_huge_mnt) {
+		info.features |= WINVM_FEATURE_LARGE_PAGES;
+		info.large_page_size = PMD_SIZE;
+	}
 
 	if (copy_to_user(argp, &info, sizeof(info)))
 		return -EFAULT;
@@ -1778,8 +2117,10 @@ static int winvm_ioctl_reset(struct winvm_ctx *ctx, void __user *argp,
 	up_read(&ctx->state_lock);
 	if (!alloc || end > alloc->end)
 		ret = -ENXIO;
+	else if (!winvm_large_range_ok(alloc, start, end, 0))
+		ret = -EINVAL;
 	else if (args->flags == WINVM_ALLOC_RESET)
-		ret = winvm_reset(ctx, start, end);
+		ret = winvm_reset(ctx, alloc, start, end);
 	else if (!scan.all_committed)
 		ret = -ENXIO;
 	else
@@ -1798,7 +2139,7 @@ static int winvm_ioctl_reset(struct winvm_ctx *ctx, void __user *argp,
 static int winvm_ioctl_alloc(struct winvm_ctx *ctx, void __user *argp)
 {
 	struct winvm_alloc_args args;
-	bool reserve, commit, top_down;
+	bool reserve, commit, top_down, large;
 	unsigned long start, end;
 	struct winvm_alloc *alloc;
 	long base;
@@ -1814,7 +2155,10 @@ static int winvm_ioctl_alloc(struct winvm_ctx *ctx, void __user *argp)
 	commit = args.flags & WINVM_ALLOC_COMMIT;
 	reserve = (args.flags & WINVM_ALLOC_RESERVE) || (commit && !args.addr);
 	top_down = args.flags & WINVM_ALLOC_TOP_DOWN;
+	large = args.flags & WINVM_ALLOC_LARGE_PAGES;
 	if ((!reserve && !commit) || !args.size || !winvm_prot_valid(args.prot))
+		return -EINVAL;
+	if (large && !winvm_large_args_valid(&args))
 		return -EINVAL;
 	if (args.addr) {
 		ret = winvm_page_range(ctx, args.addr, args.size, &start, &end);
@@ -1836,25 +2180,35 @@ static int winvm_ioctl_alloc(struct winvm_ctx *ctx, void __user *argp)
 	if (ret)
 		return ret;
 
+	if (large) {
+		ret = winvm_large_setup(ctx);
+		if (ret)
+			goto out_unlock;
+	}
 	if (reserve && !start) {
-		base = winvm_reserve_any(ctx, end, args.prot, commit, top_down);
+		base = winvm_reserve_any(ctx, end, args.prot, commit, top_down,
+					 large);
 		ret = base < 0 ? base : 0;
 		if (!ret) {
 			start = base;
 			end += base;
 		}
 	} else if (reserve) {
-		ret = winvm_reserve_at(ctx, start, end, args.prot, commit);
+		ret = winvm_reserve_at(ctx, start, end, args.prot, commit,
+				       large);
 	} else {
 		down_read(&ctx->state_lock);
 		alloc = winvm_alloc_find(ctx, start);
 		up_read(&ctx->state_lock);
 		if (!alloc || end > alloc->end)
 			ret = -ENXIO;
+		else if (!winvm_large_range_ok(alloc, start, end, args.prot))
+			ret = -EINVAL;
 		else
 			ret = winvm_commit(ctx, alloc, start, end, args.prot);
 	}
 
+out_unlock:
 	mutex_unlock(&ctx->ops_lock);
 	if (ret)
 		return ret;
@@ -1902,7 +2256,8 @@ static int winvm_ioctl_free(struct winvm_ctx *ctx, void __user *argp)
 	}
 	if (!args.size) {
 		end = alloc->end;
-	} else if (end > alloc->end) {
+	} else if (end > alloc->end ||
+		   !winvm_large_range_ok(alloc, start, end, 0)) {
 		ret = -EINVAL;
 		goto out_unlock;
 	}
@@ -1985,6 +2340,10 @@ static int winvm_ioctl_protect(struct winvm_ctx *ctx, void __user *argp)
 		ret = -ENXIO;
 		goto out_unlock;
 	}
+	if (!winvm_large_range_ok(alloc, start, end, args.prot)) {
+		ret = -EINVAL;
+		goto out_unlock;
+	}
 	args.out_old_prot = scan.first | (alloc->prot & WINVM_PROT_CACHE_MASK);
 	ret = winvm_commit(ctx, alloc, start, end, args.prot);
 
@@ -2039,27 +2398,6 @@ static int winvm_ioctl_lock(struct winvm_ctx *ctx, void __user *argp,
 	return 0;
 }
 
-/*
- * Only winvm itself maps its file (winvm_map()); a program's mmap() of
- * /dev/winvm is refused.
- */
-static int winvm_mmap(struct file *file, struct vm_area_struct *vma)
-{
-	struct winvm_ctx *ctx = file->private_data;
-
-	if (READ_ONCE(ctx->internal) != current || vma->vm_mm != ctx->mm)
-		return -ENODEV;
-	if (!(vma->vm_flags & VM_SHARED))
-		return -EINVAL;
-
-	/* READ_IMPLIES_EXEC must not make non-executable pages executable. */
-	if (!ctx->internal_exec)
-		winvm_vm_flags_clear(vma, VM_EXEC);
-	winvm_vm_flags_set(vma, VM_DONTCOPY | VM_DONTEXPAND | VM_NOHUGEPAGE);
-	vma->vm_ops = &winvm_vm_ops;
-	return 0;
-}
-
 static long winvm_ioctl(struct file *file, unsigned int cmd, unsigned long parm)
 {
 	struct winvm_ctx *ctx = file->private_data;
@@ -2098,20 +2436,6 @@ static unsigned long winvm_max_addr(struct mm_struct *mm)
 	return round_down(top, PAGE_SIZE) - 1;
 }
 
-/*
- * Set the backing file's size without going through shmem's accounting:
- * its pages are charged by the ledger, at commit. It must be back to 0
- * before the file goes, or shmem would give back a charge it never took.
- */
-static void winvm_backing_resize(struct winvm_ctx *ctx, loff_t size)
-{
-	struct inode *inode = file_inode(ctx->backing);
-
-	inode_lock(inode);
-	i_size_write(inode, size);
-	inode_unlock(inode);
-}
-
 static int winvm_open(struct inode *inode, struct file *file)
 {
 	struct winvm_ctx *ctx;
@@ -2129,13 +2453,14 @@ static int winvm_open(struct inode *inode, struct file *file)
 		return -ENOMEM;
 
 	ctx->max_addr = winvm_max_addr(current->mm);
-	ctx->backing = shmem_file_setup_with_mnt(winvm_mnt, WINVM_NAME, 0, 0);
-	if (IS_ERR(ctx->backing)) {
-		ret = PTR_ERR(ctx->backing);
+	ctx->small.backing = winvm_backing_create(winvm_mnt,
+						  ctx->max_addr + 1);
+	if (IS_ERR(ctx->small.backing)) {
+		ret = PTR_ERR(ctx->small.backing);
 		goto err_free_ctx;
 	}
-	ctx->mapping = ctx->backing->f_mapping;
-	winvm_backing_resize(ctx, ctx->max_addr + 1);
+	ctx->small.mapping = ctx->small.backing->f_mapping;
+	ctx->small.view = file;
 
 	ctx->ledger = shmem_file_setup_with_mnt(winvm_mnt, WINVM_NAME, 0, 0);
 	if (IS_ERR(ctx->ledger)) {
@@ -2143,6 +2468,7 @@ static int winvm_open(struct inode *inode, struct file *file)
 		goto err_put_backing;
 	}
 
+	kref_init(&ctx->ref);
 	mutex_init(&ctx->ops_lock);
 	init_rwsem(&ctx->state_lock);
 	mt_init_flags(&ctx->allocs, MT_FLAGS_ALLOC_RANGE | MT_FLAGS_LOCK_EXTERN);
@@ -2164,45 +2490,16 @@ static int winvm_open(struct inode *inode, struct file *file)
 	ctx->mm = current->mm;
 	ctx->file = file;
 	file->private_data = ctx;
-	file->f_mapping = ctx->mapping;
+	file->f_mapping = ctx->small.mapping;
 	return 0;
 
 err_put_ledger:
 	fput(ctx->ledger);
 err_put_backing:
-	winvm_backing_resize(ctx, 0);
-	fput(ctx->backing);
+	winvm_backing_put(ctx->small.backing);
 err_free_ctx:
 	kfree(ctx);
 	return ret;
-}
-
-/*
- * The last reference to the file is gone, so are all winvm VMAs (each held
- * one): no fault or ioctl can reach the context any more.
- */
-static void winvm_free_trees(struct winvm_ctx *ctx)
-{
-	MA_STATE(mas, &ctx->allocs, 0, 0);
-	struct winvm_arena *arena, *tmp;
-	void *entry;
-
-	mutex_lock(&ctx->ops_lock);
-	winvm_unlock_range(ctx, 0, ctx->max_addr + 1);
-	__mt_destroy(&ctx->resets);
-	mutex_unlock(&ctx->ops_lock);
-
-	down_write(&ctx->state_lock);
-	mas_for_each(&mas, entry, ULONG_MAX) {
-		if (winvm_entry_is_alloc(entry))
-			kfree(entry);
-	}
-	__mt_destroy(&ctx->allocs);
-	__mt_destroy(&ctx->pages);
-	up_write(&ctx->state_lock);
-
-	rbtree_postorder_for_each_entry_safe(arena, tmp, &ctx->arenas, node)
-		kfree(arena);
 }
 
 static int winvm_release_file(struct inode *inode, struct file *file)
@@ -2210,13 +2507,10 @@ static int winvm_release_file(struct inode *inode, struct file *file)
 	struct winvm_ctx *ctx = file->private_data;
 
 	file->f_mapping = inode->i_mapping;
-	winvm_free_trees(ctx);
-
-	fput(ctx->ledger);
-	winvm_backing_resize(ctx, 0);
-	fput(ctx->backing);
-	mmdrop(ctx->mm);
-	kfree(ctx);
+	/* The view stays while its VMAs do; the context with it. */
+	if (ctx->large.view)
+		fput(ctx->large.view);
+	kref_put(&ctx->ref, winvm_ctx_free);
 	return 0;
 }
 
@@ -2239,6 +2533,7 @@ static struct miscdevice winvm_misc = {
 
 static int __init winvm_init(void)
 {
+	char huge_opts[] = "huge=always";
 	struct file_system_type *tmpfs;
 	int ret;
 
@@ -2253,16 +2548,26 @@ static int __init winvm_init(void)
 	winvm_mnt = vfs_kern_mount(tmpfs, SB_KERNMOUNT, WINVM_NAME, NULL);
 	if (IS_ERR(winvm_mnt))
 		return PTR_ERR(winvm_mnt);
+	/* Large pages: a second mount that always uses huge pages, if any. */
+	winvm_huge_mnt = vfs_kern_mount(tmpfs, SB_KERNMOUNT, WINVM_NAME,
+					huge_opts);
+	if (IS_ERR(winvm_huge_mnt))
+		winvm_huge_mnt = NULL;
 
 	ret = misc_register(&winvm_misc);
-	if (ret)
+	if (ret) {
+		if (winvm_huge_mnt)
+			kern_unmount(winvm_huge_mnt);
 		kern_unmount(winvm_mnt);
+	}
 	return ret;
 }
 
 static void __exit winvm_exit(void)
 {
 	misc_deregister(&winvm_misc);
+	if (winvm_huge_mnt)
+		kern_unmount(winvm_huge_mnt);
 	kern_unmount(winvm_mnt);
 }
 

@@ -13,9 +13,10 @@
 #define OFFSET(type, field) __builtin_offsetof(type, field)
 #endif
 
-ASSERT_LAYOUT(sizeof(struct winvm_info) == 40);
+ASSERT_LAYOUT(sizeof(struct winvm_info) == 48);
 ASSERT_LAYOUT(OFFSET(struct winvm_info, features) == 8);
 ASSERT_LAYOUT(OFFSET(struct winvm_info, max_address) == 32);
+ASSERT_LAYOUT(OFFSET(struct winvm_info, large_page_size) == 40);
 
 ASSERT_LAYOUT(sizeof(struct winvm_alloc_args) == 40);
 ASSERT_LAYOUT(OFFSET(struct winvm_alloc_args, flags) == 16);

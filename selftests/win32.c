@@ -433,13 +433,59 @@ TEST_F(win32, free_address_rules)
 	EXPECT_EQ(ERROR_INVALID_ADDRESS, GetLastError());
 }
 
+/*
+ * MEM_LARGE_PAGES: GetLargePageMinimum() is 2 MiB; a reserve-and-commit of
+ * whole large pages gives huge pages; anything else is
+ * ERROR_INVALID_PARAMETER.
+ */
+TEST_F(win32, large_pages)
+{
+	const SIZE_T lp = GetLargePageMinimum();
+	MEMORY_BASIC_INFORMATION mbi;
+	char *p;
+
+	ASSERT_EQ(2 << 20, lp);
+	p = VirtualAlloc(NULL, 2 * lp, MEM_RESERVE | MEM_COMMIT |
+			 MEM_LARGE_PAGES, PAGE_READWRITE);
+	ASSERT_NE(NULL, p);
+	EXPECT_EQ(0, (uintptr_t)p % lp);
+	memset(p, 1, 2 * lp);
+	ASSERT_EQ(sizeof(mbi), VirtualQuery(p + 5, &mbi, sizeof(mbi)));
+	EXPECT_EQ(p, mbi.AllocationBase);
+	EXPECT_EQ(2 * lp, mbi.RegionSize);
+	EXPECT_EQ(MEM_COMMIT, mbi.State);
+	EXPECT_EQ(PAGE_READWRITE, mbi.Protect);
+	EXPECT_EQ(MEM_PRIVATE, mbi.Type);
+
+	SetLastError(UNTOUCHED);
+	EXPECT_FALSE(VirtualFree(p, P, MEM_DECOMMIT));
+	EXPECT_EQ(ERROR_INVALID_PARAMETER, GetLastError());
+	EXPECT_TRUE(VirtualFree(p, lp, MEM_DECOMMIT));
+	EXPECT_TRUE(VirtualFree(p, 0, MEM_RELEASE));
+
+	SetLastError(UNTOUCHED);
+	EXPECT_EQ(NULL, VirtualAlloc(NULL, lp, MEM_RESERVE | MEM_LARGE_PAGES,
+				     PAGE_READWRITE));
+	EXPECT_EQ(ERROR_INVALID_PARAMETER, GetLastError());
+	SetLastError(UNTOUCHED);
+	EXPECT_EQ(NULL, VirtualAlloc(NULL, lp, MEM_COMMIT | MEM_LARGE_PAGES,
+				     PAGE_READWRITE));
+	EXPECT_EQ(ERROR_INVALID_PARAMETER, GetLastError());
+	SetLastError(UNTOUCHED);
+	EXPECT_EQ(NULL, VirtualAlloc(NULL, lp + P, MEM_RESERVE | MEM_COMMIT |
+				     MEM_LARGE_PAGES, PAGE_READWRITE));
+	EXPECT_EQ(ERROR_INVALID_PARAMETER, GetLastError());
+	SetLastError(UNTOUCHED);
+	EXPECT_EQ(NULL, VirtualAlloc(NULL, lp, MEM_RESERVE | MEM_COMMIT |
+				     MEM_LARGE_PAGES,
+				     PAGE_READWRITE | PAGE_GUARD));
+	EXPECT_EQ(ERROR_INVALID_PARAMETER, GetLastError());
+}
+
 /* Allocation types not implemented yet are refused, not ignored. */
 TEST_F(win32, types_not_supported)
 {
 	SetLastError(UNTOUCHED);
-	EXPECT_EQ(NULL, VirtualAlloc(NULL, 2 << 20, MEM_RESERVE | MEM_COMMIT |
-				     MEM_LARGE_PAGES, PAGE_READWRITE));
-	EXPECT_EQ(ERROR_NOT_SUPPORTED, GetLastError());
 	EXPECT_EQ(NULL, VirtualAlloc(NULL, P, MEM_RESERVE | MEM_PHYSICAL,
 				     PAGE_READWRITE));
 	EXPECT_EQ(ERROR_NOT_SUPPORTED, GetLastError());

@@ -19,6 +19,7 @@
 
 /* Features reported by WINVM_IOC_GET_INFO. */
 #define WINVM_FEATURE_PARTIAL_RELEASE	0x1ULL
+#define WINVM_FEATURE_LARGE_PAGES	0x2ULL
 
 /*
  * Page protection. A committed page holds a subset of READ, WRITE and EXEC;
@@ -78,10 +79,11 @@
 #define WINVM_ALLOC_TOP_DOWN	0x4
 #define WINVM_ALLOC_RESET	0x8
 #define WINVM_ALLOC_RESET_UNDO	0x10
+#define WINVM_ALLOC_LARGE_PAGES	0x20
 
 #define WINVM_ALLOC_MASK	(WINVM_ALLOC_RESERVE | WINVM_ALLOC_COMMIT | \
 				 WINVM_ALLOC_TOP_DOWN | WINVM_ALLOC_RESET | \
-				 WINVM_ALLOC_RESET_UNDO)
+				 WINVM_ALLOC_RESET_UNDO | WINVM_ALLOC_LARGE_PAGES)
 
 /* WINVM_IOC_FREE flags: exactly one must be given. */
 #define WINVM_FREE_DECOMMIT	0x1
@@ -109,6 +111,8 @@
  * @granularity: alignment of reservation bases, in bytes (64 KiB).
  * @min_address: lowest address an allocation may start at.
  * @max_address: highest address an allocation may cover (inclusive).
+ * @large_page_size: size of a large page in bytes (the PMD size, 2 MiB on
+ *	x86_64) when WINVM_FEATURE_LARGE_PAGES is set, else 0.
  *
  * Filled by WINVM_IOC_GET_INFO. Every field is output.
  */
@@ -119,6 +123,7 @@ struct winvm_info {
 	__u64 granularity;
 	__u64 min_address;
 	__u64 max_address;
+	__u64 large_page_size;
 };
 
 /**
@@ -148,6 +153,17 @@ struct winvm_info {
  * decommitting and releasing give it back. Touching committed pages later
  * charges nothing more.
  *
+ * WINVM_ALLOC_LARGE_PAGES (with RESERVE | COMMIT, and @addr 0 or aligned
+ * to a large page) reserves and commits whole large pages: @size must be a
+ * multiple of winvm_info.large_page_size and @prot a plain READ/WRITE/EXEC
+ * combination. Every page is allocated at once, as huge pages, and mapped
+ * by PMD on first access; if the kernel cannot supply huge pages right now
+ * the call fails with ENOBUFS and changes nothing. Later operations on the
+ * allocation (commit, decommit, partial release, protection changes,
+ * RESET, RESET_UNDO) must cover whole large pages, and GUARD is refused.
+ * Like any shmem huge page, an idle large page may still be split and
+ * swapped out under memory pressure (WINVM_IOC_LOCK keeps it resident).
+ *
  * With WINVM_ALLOC_RESET or WINVM_ALLOC_RESET_UNDO (alone), @prot is
  * ignored and the pages touched by [@addr, @addr + @size) must lie in one
  * allocation; RESET_UNDO also needs them all committed.
@@ -156,7 +172,11 @@ struct winvm_info {
  * an invalid protection (unknown bits, WRITE without READ, GUARD or a cache
  * attribute on an inaccessible page, GUARD with a cache attribute, both
  * cache attributes), a zero or overflowing size, an address outside
- * [min_address, max_address]; EEXIST when a range to reserve is not free;
+ * [min_address, max_address], a large-page request breaking the rules
+ * above, or a range of a large-page allocation not made of whole large
+ * pages; EOPNOTSUPP for WINVM_ALLOC_LARGE_PAGES when the kernel has no huge
+ * pages for shmem (WINVM_FEATURE_LARGE_PAGES clear); ENOBUFS when it has
+ * none free; EEXIST when a range to reserve is not free;
  * ENXIO when pages to commit are not all inside one allocation; ENOMEM when
  * no free range is large enough or memory is short; ENOSPC when the
  * overcommit policy refuses the commit charge; ENODATA when RESET_UNDO
