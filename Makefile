@@ -94,7 +94,7 @@ $(KTOOLS)/.stamp: $(KSRC_TAR)
 	touch $@
 
 # The library tests link libwinvm; the others talk to /dev/winvm directly.
-LIB_TESTS := win32 exceptions
+LIB_TESTS := win32 exceptions fuzz
 $(addprefix $(BUILD)/selftests/,$(LIB_TESTS)): TEST_LIBS = $(LINK_WINVM)
 
 $(BUILD)/selftests/%: selftests/%.c selftests/winvm_util.h $(LIB_HDR) \
