@@ -12,7 +12,7 @@
 #include <sys/wait.h>
 #include <time.h>
 
-#include "kselftest_harness.h"
+#include "harness.h"
 #include "winvm_util.h"
 
 #define RW	(WINVM_PROT_READ | WINVM_PROT_WRITE)
@@ -37,7 +37,7 @@ FIXTURE_SETUP(winvm)
 {
 	self->fd = wv_open();
 	if (self->fd < 0 && (errno == ENOENT || errno == ENODEV))
-		SKIP(return, "/dev/winvm not present: load winvm.ko");
+		SETUP_SKIP("/dev/winvm not present: load winvm.ko");
 	ASSERT_LE(0, self->fd);
 	ASSERT_EQ(0, wv_ioctl(self->fd, WINVM_IOC_GET_INFO, &self->info));
 	probe_setup();

@@ -16,7 +16,7 @@
 
 #include <windows.h>
 
-#include "kselftest_harness.h"
+#include "harness.h"
 
 #define P	0x1000
 #define G	0x10000
@@ -92,7 +92,7 @@ FIXTURE(exc) {
 FIXTURE_SETUP(exc)
 {
 	if (access("/dev/winvm", F_OK))
-		SKIP(return, "/dev/winvm not present: load winvm.ko");
+		SETUP_SKIP("/dev/winvm not present: load winvm.ko");
 	self->a = VirtualAlloc(NULL, G, MEM_RESERVE, PAGE_READWRITE);
 	ASSERT_NE(NULL, self->a);
 	ASSERT_EQ(self->a, VirtualAlloc(self->a, 4 * P, MEM_COMMIT,

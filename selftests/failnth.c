@@ -12,7 +12,7 @@
 #include <sys/mount.h>
 #include <sys/wait.h>
 
-#include "kselftest_harness.h"
+#include "harness.h"
 #include "winvm_util.h"
 
 #define RW	(WINVM_PROT_READ | WINVM_PROT_WRITE)
@@ -340,9 +340,9 @@ FIXTURE(failnth) {
 FIXTURE_SETUP(failnth)
 {
 	if (access("/dev/winvm", F_OK))
-		SKIP(return, "/dev/winvm not present: load winvm.ko");
+		SETUP_SKIP("/dev/winvm not present: load winvm.ko");
 	if (!setup_injection())
-		SKIP(return, "no fail-nth fault injection in this kernel");
+		SETUP_SKIP("no fail-nth fault injection in this kernel");
 }
 
 FIXTURE_TEARDOWN(failnth)

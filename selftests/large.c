@@ -7,7 +7,7 @@
 #define _GNU_SOURCE
 #include <sys/mman.h>
 
-#include "kselftest_harness.h"
+#include "harness.h"
 #include "winvm_util.h"
 
 #define R	WINVM_PROT_READ
@@ -100,12 +100,12 @@ FIXTURE_SETUP(large)
 {
 	self->fd = wv_open();
 	if (self->fd < 0 && (errno == ENOENT || errno == ENODEV))
-		SKIP(return, "/dev/winvm not present: load winvm.ko");
+		SETUP_SKIP("/dev/winvm not present: load winvm.ko");
 	ASSERT_LE(0, self->fd);
 	memset(&self->info, 0xcc, sizeof(self->info));
 	ASSERT_EQ(0, wv_ioctl(self->fd, WINVM_IOC_GET_INFO, &self->info));
 	if (!(self->info.features & WINVM_FEATURE_LARGE_PAGES))
-		SKIP(return, "kernel without transparent huge pages");
+		SETUP_SKIP("kernel without transparent huge pages");
 	probe_setup();
 }
 

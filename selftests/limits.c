@@ -14,7 +14,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
-#include "kselftest_harness.h"
+#include "harness.h"
 #include "winvm_util.h"
 
 #define RW	(WINVM_PROT_READ | WINVM_PROT_WRITE)
@@ -78,7 +78,7 @@ FIXTURE_SETUP(limits)
 {
 	self->fd = wv_open();
 	if (self->fd < 0 && (errno == ENOENT || errno == ENODEV))
-		SKIP(return, "/dev/winvm not present: load winvm.ko");
+		SETUP_SKIP("/dev/winvm not present: load winvm.ko");
 	ASSERT_LE(0, self->fd);
 	ASSERT_EQ(0, read_file("/proc/sys/vm/overcommit_memory",
 			       self->overcommit, sizeof(self->overcommit)));

@@ -7,7 +7,7 @@
 #include <sys/resource.h>
 #include <sys/wait.h>
 
-#include "kselftest_harness.h"
+#include "harness.h"
 #include "winvm_util.h"
 
 #define R	WINVM_PROT_READ
@@ -52,7 +52,7 @@ FIXTURE_SETUP(lock)
 
 	self->fd = wv_open();
 	if (self->fd < 0 && (errno == ENOENT || errno == ENODEV))
-		SKIP(return, "/dev/winvm not present: load winvm.ko");
+		SETUP_SKIP("/dev/winvm not present: load winvm.ko");
 	ASSERT_LE(0, self->fd);
 	ASSERT_EQ(0, wv_alloc(self->fd, 0, GRAN, RES, RW, &addr, NULL));
 	self->p = (char *)(uintptr_t)addr;

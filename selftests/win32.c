@@ -11,7 +11,7 @@
 
 #include <windows.h>
 
-#include "kselftest_harness.h"
+#include "harness.h"
 
 #define P	0x1000
 #define G	0x10000
@@ -48,7 +48,7 @@ FIXTURE(win32) {
 FIXTURE_SETUP(win32)
 {
 	if (access("/dev/winvm", F_OK))
-		SKIP(return, "/dev/winvm not present: load winvm.ko");
+		SETUP_SKIP("/dev/winvm not present: load winvm.ko");
 }
 
 FIXTURE_TEARDOWN(win32)
