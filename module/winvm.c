@@ -1473,7 +1473,7 @@ static void winvm_query_free(struct winvm_ctx *ctx, unsigned long addr,
 	struct vm_area_struct *vma;
 	void *entry;
 
-	mmap_assert_locked(ctx->mm);
+	lockdep_assert_held(&ctx->mm->mmap_lock);
 	lockdep_assert_held(&ctx->state_lock);
 
 	do {
@@ -1534,7 +1534,7 @@ static void winvm_query_vma(struct winvm_ctx *ctx, struct vm_area_struct *vma,
 	u32 state = WINVM_STATE_COMMIT;
 	u32 type;
 
-	mmap_assert_locked(ctx->mm);
+	lockdep_assert_held(&ctx->mm->mmap_lock);
 
 	if (vma->vm_file) {
 		while (first->vm_start &&
