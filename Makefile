@@ -7,6 +7,10 @@
 KVER = $(shell scripts/kver)
 KDIR = /lib/modules/$(KVER)/build
 
+# The kernels `make check` runs the tests on: all (both), stock (Debian's,
+# the fast loop) or debug (scripts/mkdebugkernel's, KASAN and friends).
+KERNELS ?= all
+
 BUILD := build
 PREFIX ?= /usr/local
 VERSION := 0.1.0
@@ -39,8 +43,8 @@ SELFTESTS := $(patsubst selftests/%.c,$(BUILD)/selftests/%,\
 HELPERS := $(patsubst selftests/helpers/%.c,$(BUILD)/helpers/%,\
 	$(wildcard selftests/helpers/*.c))
 
-.PHONY: all module lib tools selftests deps run check lint checkpatch \
-	sparse kerneldoc hdrtest install clean
+.PHONY: all module module-debug lib tools selftests deps run check lint \
+	checkpatch sparse kerneldoc hdrtest install clean distclean
 
 all: module lib tools selftests
 
@@ -49,6 +53,22 @@ deps:
 
 module:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) modules
+
+# winvm.ko for the debug kernel (built and cached by scripts/mkdebugkernel),
+# as $(DEBUG_MOD)/winvm.ko: Kbuild writes its objects next to the sources,
+# so it builds a copy of them, leaving the stock build alone.  Files are
+# copied only when they differ, so that make rebuilds only what changed.
+DEBUG_MOD := $(BUILD)/debug-module
+DEBUG_MOD_SRC = Kbuild $(wildcard module/*.c module/*.h uapi/linux/*.h)
+
+module-debug:
+	@scripts/mkdebugkernel
+	@mkdir -p $(addprefix $(DEBUG_MOD)/,$(sort $(dir $(DEBUG_MOD_SRC))))
+	@for f in $(DEBUG_MOD_SRC); do \
+		cmp -s $$f $(DEBUG_MOD)/$$f || cp $$f $(DEBUG_MOD)/$$f || exit 1; \
+	done
+	$(MAKE) -C "$$(scripts/mkdebugkernel --print-dir)" \
+		M=$(CURDIR)/$(DEBUG_MOD) modules
 
 lib: $(LIBA) $(LIBSO) $(LIBPC)
 
@@ -116,10 +136,11 @@ run: deps
 	$(MAKE) all
 	scripts/vm-run $(CURDIR)/$(BUILD)/bin/winvm-demo
 
-# Every test: lint on the host, selftests and library tests in the VM.
+# Every test: lint on the host, selftests and library tests in the VM on
+# each kernel of KERNELS (the debug one's module is built by scripts/check).
 check: deps
 	$(MAKE) all
-	scripts/check
+	KERNELS='$(KERNELS)' scripts/check
 
 lint: checkpatch sparse kerneldoc hdrtest
 
@@ -158,6 +179,13 @@ install: lib tools
 	install -m 644 uapi/linux/winvm.h $(DESTDIR)$(PREFIX)/include/linux/
 	install -m 755 $(BUILD)/bin/winvmctl $(DESTDIR)$(PREFIX)/bin/
 
+# clean keeps the debug kernel ($(BUILD)/kernel: 20 minutes to build again),
+# so it removes Kbuild's output itself: `make -C $(KDIR) M=. clean` would
+# also sweep the objects of that tree.  distclean removes it too.
 clean:
-	-$(MAKE) -C $(KDIR) M=$(CURDIR) clean
+	rm -f *.ko *.o *.mod *.mod.c .*.cmd .*.d Module.symvers modules.order \
+		module/*.o module/.*.cmd module/.*.d
+	rm -rf $(filter-out $(BUILD)/kernel,$(wildcard $(BUILD)/*))
+
+distclean: clean
 	rm -rf $(BUILD)
