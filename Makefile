@@ -43,7 +43,7 @@ SELFTESTS := $(patsubst selftests/%.c,$(BUILD)/selftests/%,\
 HELPERS := $(patsubst selftests/helpers/%.c,$(BUILD)/helpers/%,\
 	$(wildcard selftests/helpers/*.c))
 
-.PHONY: all module module-debug lib tools selftests deps run check lint \
+.PHONY: all module module-debug lib tools selftests deps run fuzz check lint \
 	checkpatch sparse kerneldoc hdrtest install clean distclean
 
 all: module lib tools selftests
@@ -135,6 +135,14 @@ $(BUILD)/helpers/%: selftests/helpers/%.c $(LIB_HDR)
 run: deps
 	$(MAKE) all
 	scripts/vm-run $(CURDIR)/$(BUILD)/bin/winvm-demo
+
+# The model-checked fuzzer alone, any amount: make fuzz OPS=N SEED=S
+# [SEEDS=N] [THREADS=N] (defaults: those of selftests/fuzz.c).
+fuzz: deps
+	$(MAKE) all
+	scripts/vm-run --timeout 86400 $(CURDIR)/$(BUILD)/selftests/fuzz \
+		$(if $(SEED),--seed $(SEED)) $(if $(SEEDS),--seeds $(SEEDS)) \
+		$(if $(OPS),--ops $(OPS)) $(if $(THREADS),--threads $(THREADS))
 
 # Every test: lint on the host, selftests and library tests in the VM on
 # each kernel of KERNELS (the debug one's module is built by scripts/check).
