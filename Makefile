@@ -137,12 +137,13 @@ run: deps
 	scripts/vm-run $(CURDIR)/$(BUILD)/bin/winvm-demo
 
 # The model-checked fuzzer alone, any amount: make fuzz OPS=N SEED=S
-# [SEEDS=N] [THREADS=N] (defaults: those of selftests/fuzz.c).
+# [SEEDS=N] [THREADS=N] [SECONDS=T] (defaults: those of selftests/fuzz.c).
 fuzz: deps
 	$(MAKE) all
 	scripts/vm-run --timeout 86400 $(CURDIR)/$(BUILD)/selftests/fuzz \
 		$(if $(SEED),--seed $(SEED)) $(if $(SEEDS),--seeds $(SEEDS)) \
-		$(if $(OPS),--ops $(OPS)) $(if $(THREADS),--threads $(THREADS))
+		$(if $(OPS),--ops $(OPS)) $(if $(THREADS),--threads $(THREADS)) \
+		$(if $(SECONDS),--seconds $(SECONDS))
 
 # Every test: lint on the host, selftests and library tests in the VM on
 # each kernel of KERNELS (the debug one's module is built by scripts/check).

@@ -12,11 +12,14 @@
  * prints the smallest one that still diverges.
  *
  * Usage: winvm-fuzz [--seed S] [--seeds N] [--ops N] [--threads N]
+ *                   [--seconds T]
  *   --seeds N    run N seeds, S, S+1, ... (default 4)
  *   --ops N      operations per seed (default 25000)
  *   --threads N  then run N threads at once, each on its own allocations
  *                plus one shared allocation, checking what holds under
- *                concurrency (default 4; 0: sequential only)
+ *                concurrency (default: twice the CPUs; 0: sequential only)
+ *   --seconds T  how long the threads run (default 15); 0: --ops
+ *                operations each instead
  *
  * Output is TAP with a kselftest "# Totals:" line: one test per seed (and
  * one for the threaded run).
@@ -1004,9 +1007,26 @@ struct worker {
 	long nops;
 	uintptr_t window;
 	char *shared;
+	struct timespec deadline;
+	long done;
 	char why[600];
 	bool ok;
 };
+
+/* Whether @w has worked long enough: its operations or its time are up. */
+static bool worker_done(const struct worker *w, long i)
+{
+	struct timespec now;
+
+	if (!w->deadline.tv_sec)
+		return i >= w->nops;
+	if (i % 64)
+		return false;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return now.tv_sec > w->deadline.tv_sec ||
+	       (now.tv_sec == w->deadline.tv_sec &&
+		now.tv_nsec >= w->deadline.tv_nsec);
+}
 
 /* What must hold on the shared allocation whatever the others do. */
 static bool shared_step(struct worker *w, uint64_t *s)
@@ -1075,7 +1095,7 @@ static void *worker_main(void *data)
 		return NULL;
 	r->m.lo = w->window;
 	r->m.hi = w->window + WINDOW;
-	for (i = 0; i < w->nops && w->ok; i++) {
+	for (i = 0; !worker_done(w, i) && w->ok; i++) {
 		if (!rnd(&state, 4)) {
 			w->ok = shared_step(w, &state);
 			continue;
@@ -1087,6 +1107,7 @@ static void *worker_main(void *data)
 			w->ok = false;
 		}
 	}
+	w->done = i;
 	/* Final consistency check: every page the model knows, queried. */
 	for (i = 0; i < MAX_ALLOCS && w->ok; i++) {
 		struct malloc_ *a = &r->m.a[i];
@@ -1104,8 +1125,14 @@ static void *worker_main(void *data)
 	return NULL;
 }
 
-static bool fuzz_threads(int nthreads, uint64_t seed, long nops)
+/*
+ * Run @nthreads workers for @seconds, or @nops operations each if 0; the
+ * operations they did are added to *@done.
+ */
+static bool fuzz_threads(int nthreads, uint64_t seed, long nops,
+			 long seconds, long *done)
 {
+	struct timespec deadline = { 0 };
 	struct worker *w = calloc(nthreads, sizeof(*w));
 	struct model probe_model;
 	char *shared;
@@ -1117,6 +1144,10 @@ static bool fuzz_threads(int nthreads, uint64_t seed, long nops)
 	shared = VirtualAlloc(NULL, 16 * P, MEM_RESERVE, PAGE_READWRITE);
 	if (!shared)
 		return false;
+	if (seconds) {
+		clock_gettime(CLOCK_MONOTONIC, &deadline);
+		deadline.tv_sec += seconds;
+	}
 	for (i = 0; i < nthreads; i++) {
 		/* Windows a gigabyte apart: no two threads share one. */
 		if (!pick_window(&probe_model))
@@ -1124,11 +1155,13 @@ static bool fuzz_threads(int nthreads, uint64_t seed, long nops)
 		w[i].window = probe_model.lo + (uintptr_t)(i + 1) * (1UL << 30);
 		w[i].seed = seed + i;
 		w[i].nops = nops;
+		w[i].deadline = deadline;
 		w[i].shared = shared;
 		pthread_create(&w[i].thread, NULL, worker_main, &w[i]);
 	}
 	for (i = 0; i < nthreads; i++) {
 		pthread_join(w[i].thread, NULL);
+		*done += w[i].done;
 		if (!w[i].ok) {
 			printf("# thread %d (seed %" PRIu64 "): %s\n", i,
 			       w[i].seed, w[i].why);
@@ -1142,12 +1175,14 @@ static bool fuzz_threads(int nthreads, uint64_t seed, long nops)
 
 int main(int argc, char **argv)
 {
-	long nops = 25000, seeds = 4, threads = 4, i, pass = 0, fail = 0;
+	long nops = 25000, seeds = 4, threads, seconds = 15, i;
+	long pass = 0, fail = 0, done = 0;
 	uint64_t seed = 1;
 	struct model m;
 	SYSTEM_INFO si;
 	int ntests;
 
+	threads = 2 * sysconf(_SC_NPROCESSORS_ONLN);
 	for (i = 1; i + 1 < argc; i += 2) {
 		if (!strcmp(argv[i], "--seed"))
 			seed = strtoull(argv[i + 1], NULL, 0);
@@ -1157,11 +1192,13 @@ int main(int argc, char **argv)
 			nops = strtol(argv[i + 1], NULL, 0);
 		else if (!strcmp(argv[i], "--threads"))
 			threads = strtol(argv[i + 1], NULL, 0);
+		else if (!strcmp(argv[i], "--seconds"))
+			seconds = strtol(argv[i + 1], NULL, 0);
 		else
 			break;
 	}
-	if (i != argc || nops < 1 || seeds < 0 || threads < 0) {
-		fprintf(stderr, "usage: winvm-fuzz [--seed S] [--seeds N] [--ops N] [--threads N]\n");
+	if (i != argc || nops < 1 || seeds < 0 || threads < 0 || seconds < 0) {
+		fprintf(stderr, "usage: winvm-fuzz [--seed S] [--seeds N] [--ops N] [--threads N] [--seconds T]\n");
 		return 2;
 	}
 
@@ -1187,16 +1224,18 @@ int main(int argc, char **argv)
 		printf("%s %ld seed %" PRIu64 ": %ld operations\n",
 		       ok ? "ok" : "not ok", i + 1, seed + i, nops);
 		ok ? pass++ : fail++;
+		done += nops;
 	}
 	if (threads) {
-		bool ok = fuzz_threads(threads, seed, nops);
+		long before = done;
+		bool ok = fuzz_threads(threads, seed, nops, seconds, &done);
 
-		printf("%s %ld %ld threads: %ld operations each\n",
-		       ok ? "ok" : "not ok", seeds + 1, threads, nops);
+		printf("%s %ld %ld threads: %ld operations\n",
+		       ok ? "ok" : "not ok", seeds + 1, threads, done - before);
 		ok ? pass++ : fail++;
 	}
 	printf("# fuzz: %ld operations checked against the model (%ld seeds from %" PRIu64 ", %ld threads)\n",
-	       nops * (seeds + threads), seeds, seed, threads);
+	       done, seeds, seed, threads);
 	printf("# Totals: pass:%ld fail:%ld xfail:0 xpass:0 skip:0 error:0\n",
 	       pass, fail);
 	return fail ? 1 : 0;
