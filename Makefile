@@ -44,7 +44,7 @@ HELPERS := $(patsubst selftests/helpers/%.c,$(BUILD)/helpers/%,\
 	$(wildcard selftests/helpers/*.c))
 
 .PHONY: all module module-debug lib tools selftests deps run fuzz check lint \
-	checkpatch sparse kerneldoc hdrtest install clean distclean
+	checkpatch sparse kerneldoc hdrtest install clean distclean bench
 
 all: module lib tools selftests
 
@@ -150,6 +150,13 @@ fuzz: deps
 check: deps
 	$(MAKE) all
 	KERNELS='$(KERNELS)' scripts/check
+
+# Benchmarks in the test VM against raw Linux and Wine (see bench/):
+# results in bench/; QUICK=1 is the one-minute subset (build/bench/quick/).
+bench:
+	@scripts/deps bench
+	$(MAKE) module lib tools
+	QUICK='$(QUICK)' scripts/bench
 
 lint: checkpatch sparse kerneldoc hdrtest
 
