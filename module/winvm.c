@@ -43,6 +43,9 @@
 #define WINVM_ARENA_SIZE	SZ_64M
 #define WINVM_ARENA_DEDICATED	(WINVM_ARENA_SIZE / 4)
 
+/* The commit ledger grows and shrinks in steps of this many pages. */
+#define WINVM_CHARGE_STEP	(SZ_1M >> PAGE_SHIFT)
+
 /* Tries before giving up on a free range another thread keeps taking. */
 #define WINVM_MAP_RETRIES	8
 
@@ -64,10 +67,10 @@
  *   is taken when pages are committed, as on Windows, through
  *
  * - the commit ledger, a second, never mapped, accounted shmem file whose
- *   size is the number of committed pages: growing it is how a commit asks
- *   Linux's overcommit policy (vm.overcommit_memory) for the memory and
- *   charges Committed_AS; shrinking it, or closing it with the context,
- *   gives the charge back.
+ *   size is the number of committed pages, in steps of 1 MiB: growing it is
+ *   how a commit asks Linux's overcommit policy (vm.overcommit_memory) for
+ *   the memory and charges Committed_AS; shrinking it, or closing it with
+ *   the context, gives the charge back.
  *
  * - arenas: ranges of address space winvm has mapped, each backed by one or
  *   more VMAs with winvm's vm_operations. A shared arena holds many small
@@ -149,6 +152,8 @@ struct winvm_alloc {
  * @shared: holds small allocations; otherwise dedicated to one reservation.
  * @top_down: placed and filled from the top of the address space down.
  * @large: holds one large-page allocation (the large store).
+ * @exec: has had an executable VMA; while clear, making a range of it
+ *	non-executable has nothing to do.
  * @link: transient list membership while a reservation creates arenas.
  *
  * Protected by winvm_ctx.ops_lock.
@@ -160,6 +165,7 @@ struct winvm_arena {
 	bool shared;
 	bool top_down;
 	bool large;
+	bool exec;
 	struct list_head link;
 };
 
@@ -184,8 +190,10 @@ struct winvm_store {
  * @small: small pages; its view is @file.
  * @large: large pages, set up on first use (under @ops_lock); its view
  *	holds a reference to the context.
- * @ledger: shmem file whose size is @committed pages (the commit charge).
+ * @ledger: shmem file whose size is @charged pages (the commit charge).
  * @committed: committed pages of the context; under @ops_lock.
+ * @charged: size of @ledger in pages: @committed rounded up to a charge
+ *	step, plus at most one more step; under @ops_lock.
  * @max_addr: highest user address an allocation may cover (inclusive).
  * @ops_lock: serialises every operation that changes the address space.
  * @state_lock: protects @allocs and @pages; also their maple-tree lock.
@@ -209,6 +217,7 @@ struct winvm_ctx {
 	struct winvm_store large;
 	struct file *ledger;
 	unsigned long committed;
+	unsigned long charged;
 	unsigned long max_addr;
 
 	struct mutex ops_lock;		/* outermost, see "Lock order" */
@@ -388,23 +397,41 @@ static bool winvm_takes_access(const struct winvm_scan *scan, u32 prot)
 	return (prot & WINVM_PROT_GUARD) || (scan->any & ~prot & WINVM_PROT_MASK);
 }
 
-/*
- * Change the commit charge by @delta pages. Growing it asks the overcommit
- * policy, and fails with -ENOSPC when the policy says no.
- */
-static int winvm_charge(struct winvm_ctx *ctx, long delta)
+/* Resize the commit ledger to @pages pages. */
+static int winvm_ledger_resize(struct winvm_ctx *ctx, unsigned long pages)
 {
 	int ret;
 
+	ret = vfs_truncate(&ctx->ledger->f_path, (loff_t)pages << PAGE_SHIFT);
+	if (!ret)
+		ctx->charged = pages;
+	return ret;
+}
+
+/*
+ * Change the commit charge by @delta pages. Growing it asks the overcommit
+ * policy, and fails with -ENOSPC when the policy says no. The ledger moves
+ * in steps, so that a program committing and decommitting a little at a
+ * time does not resize it on every call: it grows to the next step (or
+ * exactly as far as needed when the policy refuses the step) and shrinks
+ * once two steps are unused, keeping one.
+ */
+static int winvm_charge(struct winvm_ctx *ctx, long delta)
+{
+	unsigned long want = ctx->committed + delta;
+
 	lockdep_assert_held(&ctx->ops_lock);
 
-	if (!delta)
-		return 0;
-	ret = vfs_truncate(&ctx->ledger->f_path,
-			   (loff_t)(ctx->committed + delta) << PAGE_SHIFT);
-	if (ret)
-		return delta > 0 ? -ENOSPC : ret;
-	ctx->committed += delta;
+	if (want > ctx->charged) {
+		if (winvm_ledger_resize(ctx, round_up(want, WINVM_CHARGE_STEP)) &&
+		    winvm_ledger_resize(ctx, want))
+			return -ENOSPC;
+	} else if (ctx->charged - want >= 2 * WINVM_CHARGE_STEP) {
+		/* Failing to give back only leaves the charge larger. */
+		winvm_ledger_resize(ctx, round_up(want, WINVM_CHARGE_STEP) +
+				    WINVM_CHARGE_STEP);
+	}
+	ctx->committed = want;
 	return 0;
 }
 
@@ -483,13 +510,17 @@ static void winvm_zap_sync(struct winvm_ctx *ctx, struct winvm_store *store,
 /*
  * Free the memory of [start, end): zap the PTEs and drop the pages from the
  * backing file. Truncation locks each page and unmaps it again if a racing
- * fault mapped it, so no extra synchronisation is needed.
+ * fault mapped it, so no extra synchronisation is needed. A range with no
+ * page in the file has nothing mapped either (a fault that saw the pages
+ * committed added its page before the state changed): nothing to do.
  */
 static void winvm_discard(struct winvm_ctx *ctx, struct winvm_store *store,
 			  unsigned long start, unsigned long end)
 {
 	lockdep_assert_not_held(&ctx->state_lock);
 
+	if (!filemap_range_has_page(store->mapping, start, end - 1))
+		return;
 	unmap_mapping_range(store->mapping, start, end - start, 1);
 	shmem_truncate_range(file_inode(store->backing), start, end - 1);
 }
@@ -791,6 +822,25 @@ static void winvm_arenas_trim(struct winvm_ctx *ctx, unsigned long start,
 	}
 }
 
+static struct winvm_arena *winvm_arena_next(struct winvm_arena *arena)
+{
+	struct rb_node *node = rb_next(&arena->node);
+
+	return node ? rb_entry(node, struct winvm_arena, node) : NULL;
+}
+
+/* Whether any arena from @first to @last has had an executable VMA. */
+static bool winvm_arenas_exec(struct winvm_arena *first,
+			      struct winvm_arena *last)
+{
+	struct winvm_arena *arena;
+
+	for (arena = first; arena != last; arena = winvm_arena_next(arena))
+		if (arena->exec)
+			return true;
+	return last->exec;
+}
+
 /*
  * Make every VMA in [start, end) executable or not. The VMAs are re-created
  * (contents live in the backing file, so nothing is lost); neighbours in
@@ -801,7 +851,7 @@ static int winvm_set_exec(struct winvm_ctx *ctx, unsigned long start,
 			  unsigned long end, bool exec)
 {
 	unsigned long lo = start, hi = end, pos;
-	struct winvm_arena *first, *last;
+	struct winvm_arena *first, *last, *arena;
 	struct vm_area_struct *vma;
 	bool mismatch = false;
 	int ret = 0;
@@ -812,6 +862,8 @@ static int winvm_set_exec(struct winvm_ctx *ctx, unsigned long start,
 	last = winvm_arena_find(ctx, end - 1);
 	if (!first || !last)
 		return -ENXIO;
+	if (!exec && !winvm_arenas_exec(first, last))
+		return 0;
 
 	mmap_read_lock(ctx->mm);
 	for (pos = start; pos < end; pos = vma->vm_end) {
@@ -839,6 +891,11 @@ static int winvm_set_exec(struct winvm_ctx *ctx, unsigned long start,
 
 	if (ret || !mismatch)
 		return ret;
+	if (exec) {
+		for (arena = first; arena != last; arena = winvm_arena_next(arena))
+			arena->exec = true;
+		last->exec = true;
+	}
 	return winvm_map(ctx, winvm_store(ctx, first->large), lo, hi - lo, exec,
 			 true);
 }
@@ -1778,10 +1835,26 @@ static vm_fault_t winvm_fault(struct vm_fault *vmf)
 	down_read(&ctx->state_lock);
 	verdict = winvm_access(vma, winvm_page_state(ctx, vmf->address),
 			       vmf->flags);
-	if (verdict != WINVM_MAP) {
+	if (verdict == WINVM_GUARD) {
 		up_read(&ctx->state_lock);
-		if (verdict == WINVM_GUARD)
-			return winvm_guard_hit(ctx, vmf);
+		ret = winvm_guard_hit(ctx, vmf);
+		if (ret != VM_FAULT_NOPAGE)
+			return ret;
+		/*
+		 * The page is disarmed: map it now if the access is allowed,
+		 * so that the access retried after the handler does not fault
+		 * again. If it is not, the retry faults afresh (and, after a
+		 * guard signal, must: one fault, one signal).
+		 */
+		down_read(&ctx->state_lock);
+		verdict = winvm_access(vma, winvm_page_state(ctx, vmf->address),
+				       vmf->flags);
+		if (verdict != WINVM_MAP) {
+			up_read(&ctx->state_lock);
+			return VM_FAULT_NOPAGE;
+		}
+	} else if (verdict != WINVM_MAP) {
+		up_read(&ctx->state_lock);
 		return VM_FAULT_SIGSEGV;
 	}
 
