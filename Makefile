@@ -74,7 +74,9 @@ lib: $(LIBA) $(LIBSO) $(LIBPC)
 
 tools: $(TOOLS)
 
-selftests: $(SELFTESTS)
+# The helpers are named here, not only as prerequisites of the pattern rule,
+# or make would delete them as intermediate files once the tests are built.
+selftests: $(SELFTESTS) $(HELPERS)
 
 $(BUILD)/lib/%.o: lib/%.c $(LIB_HDR)
 	@mkdir -p $(@D)
