@@ -30,7 +30,7 @@ KTOOL_FILES := tools/testing/selftests/kselftest_harness.h \
 	       scripts/checkpatch.pl scripts/spelling.txt \
 	       scripts/const_structs.checkpatch scripts/kernel-doc
 
-LIB_SRC := lib/winvm.c lib/exception.c
+LIB_SRC := lib/winvm.c lib/exception.c lib/heap.c lib/global.c lib/memory.c
 LIB_HDR := lib/include/winvm.h lib/include/windows.h lib/internal.h \
 	   uapi/linux/winvm.h
 LIB_OBJ := $(patsubst lib/%.c,$(BUILD)/lib/%.o,$(LIB_SRC))
@@ -116,7 +116,7 @@ $(KTOOLS)/.stamp: $(KSRC_TAR)
 	touch $@
 
 # The library tests link libwinvm; the others talk to /dev/winvm directly.
-LIB_TESTS := win32 exceptions fuzz
+LIB_TESTS := win32 exceptions fuzz heap global
 $(addprefix $(BUILD)/selftests/,$(LIB_TESTS)): TEST_LIBS = $(LINK_WINVM)
 
 $(BUILD)/selftests/%: selftests/%.c selftests/winvm_util.h selftests/harness.h $(LIB_HDR) \

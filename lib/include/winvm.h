@@ -12,6 +12,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -44,6 +45,10 @@ typedef uintptr_t ULONG_PTR, *PULONG_PTR, DWORD_PTR, *PDWORD_PTR;
 typedef intptr_t LONG_PTR;
 typedef size_t SIZE_T, *PSIZE_T;
 typedef LONG NTSTATUS;
+typedef unsigned int UINT;
+typedef uint64_t DWORDLONG, *PDWORDLONG, *PULONGLONG;
+typedef HANDLE *PHANDLE;
+typedef HANDLE HGLOBAL, HLOCAL;
 
 #ifndef TRUE
 #define TRUE	1
@@ -427,6 +432,224 @@ WINBASEAPI void WINAPI RaiseException(DWORD dwExceptionCode,
 				      DWORD dwExceptionFlags,
 				      DWORD nNumberOfArguments,
 				      const ULONG_PTR *lpArguments);
+
+/*
+ * Heaps (HeapCreate and friends): flags for HeapCreate, HeapAlloc,
+ * HeapReAlloc, HeapFree and the rest, with winnt.h's values.
+ */
+#define HEAP_NO_SERIALIZE		0x00000001
+#define HEAP_GROWABLE			0x00000002
+#define HEAP_GENERATE_EXCEPTIONS	0x00000004
+#define HEAP_ZERO_MEMORY		0x00000008
+#define HEAP_REALLOC_IN_PLACE_ONLY	0x00000010
+#define HEAP_TAIL_CHECKING_ENABLED	0x00000020
+#define HEAP_FREE_CHECKING_ENABLED	0x00000040
+#define HEAP_DISABLE_COALESCE_ON_FREE	0x00000080
+#define HEAP_CREATE_ALIGN_16		0x00010000
+#define HEAP_CREATE_ENABLE_TRACING	0x00020000
+#define HEAP_CREATE_ENABLE_EXECUTE	0x00040000
+
+/* PROCESS_HEAP_ENTRY.wFlags. */
+#define PROCESS_HEAP_REGION		0x0001
+#define PROCESS_HEAP_UNCOMMITTED_RANGE	0x0002
+#define PROCESS_HEAP_ENTRY_BUSY		0x0004
+#define PROCESS_HEAP_SEG_ALLOC		0x0008
+#define PROCESS_HEAP_ENTRY_MOVEABLE	0x0010
+#define PROCESS_HEAP_ENTRY_DDESHARE	0x0020
+
+typedef struct _PROCESS_HEAP_ENTRY {
+	PVOID lpData;
+	DWORD cbData;
+	BYTE cbOverhead;
+	BYTE iRegionIndex;
+	WORD wFlags;
+	union {
+		struct {
+			HANDLE hMem;
+			DWORD dwReserved[3];
+		} Block;
+		struct {
+			DWORD dwCommittedSize;
+			DWORD dwUnCommittedSize;
+			LPVOID lpFirstBlock;
+			LPVOID lpLastBlock;
+		} Region;
+	};
+} PROCESS_HEAP_ENTRY, *LPPROCESS_HEAP_ENTRY, *PPROCESS_HEAP_ENTRY;
+
+typedef struct _HEAP_SUMMARY {
+	DWORD cb;
+	SIZE_T cbAllocated;
+	SIZE_T cbCommitted;
+	SIZE_T cbReserved;
+	SIZE_T cbMaxReserve;
+} HEAP_SUMMARY, *PHEAP_SUMMARY, *LPHEAP_SUMMARY;
+
+typedef enum _HEAP_INFORMATION_CLASS {
+	HeapCompatibilityInformation = 0,
+	HeapEnableTerminationOnCorruption = 1,
+	HeapOptimizeResources = 3,
+} HEAP_INFORMATION_CLASS;
+
+#define HEAP_OPTIMIZE_RESOURCES_CURRENT_VERSION	1
+
+typedef struct _HEAP_OPTIMIZE_RESOURCES_INFORMATION {
+	DWORD Version;
+	DWORD Flags;
+} HEAP_OPTIMIZE_RESOURCES_INFORMATION, *PHEAP_OPTIMIZE_RESOURCES_INFORMATION;
+
+/* Global* and Local* flags (GlobalAlloc's uFlags, GlobalFlags' result). */
+#define GMEM_FIXED		0x0000
+#define GMEM_MOVEABLE		0x0002
+#define GMEM_NOCOMPACT		0x0010
+#define GMEM_NODISCARD		0x0020
+#define GMEM_ZEROINIT		0x0040
+#define GMEM_MODIFY		0x0080
+#define GMEM_DISCARDABLE	0x0100
+#define GMEM_NOT_BANKED		0x1000
+#define GMEM_LOWER		GMEM_NOT_BANKED
+#define GMEM_SHARE		0x2000
+#define GMEM_DDESHARE		0x2000
+#define GMEM_NOTIFY		0x4000
+#define GMEM_VALID_FLAGS	0x7f72
+#define GMEM_INVALID_HANDLE	0x8000
+#define GMEM_DISCARDED		0x4000
+#define GMEM_LOCKCOUNT		0x00ff
+#define GHND			(GMEM_MOVEABLE | GMEM_ZEROINIT)
+#define GPTR			(GMEM_FIXED | GMEM_ZEROINIT)
+
+#define LMEM_FIXED		0x0000
+#define LMEM_MOVEABLE		0x0002
+#define LMEM_NOCOMPACT		0x0010
+#define LMEM_NODISCARD		0x0020
+#define LMEM_ZEROINIT		0x0040
+#define LMEM_MODIFY		0x0080
+#define LMEM_DISCARDABLE	0x0f00
+#define LMEM_VALID_FLAGS	0x0f72
+#define LMEM_INVALID_HANDLE	0x8000
+#define LMEM_DISCARDED		0x4000
+#define LMEM_LOCKCOUNT		0x00ff
+#define LHND			(LMEM_MOVEABLE | LMEM_ZEROINIT)
+#define LPTR			(LMEM_FIXED | LMEM_ZEROINIT)
+#define NONZEROLHND		LMEM_MOVEABLE
+#define NONZEROLPTR		LMEM_FIXED
+
+#define GlobalDiscard(h)	GlobalReAlloc((h), 0, GMEM_MOVEABLE)
+#define LocalDiscard(h)		LocalReAlloc((h), 0, LMEM_MOVEABLE)
+
+/* 56 bytes on x64: dwLength, dwMemoryLoad, then six SIZE_T. */
+typedef struct _MEMORYSTATUS {
+	DWORD dwLength;
+	DWORD dwMemoryLoad;
+	SIZE_T dwTotalPhys;
+	SIZE_T dwAvailPhys;
+	SIZE_T dwTotalPageFile;
+	SIZE_T dwAvailPageFile;
+	SIZE_T dwTotalVirtual;
+	SIZE_T dwAvailVirtual;
+} MEMORYSTATUS, *LPMEMORYSTATUS;
+
+/* 64 bytes; dwLength must be sizeof(MEMORYSTATUSEX). */
+typedef struct _MEMORYSTATUSEX {
+	DWORD dwLength;
+	DWORD dwMemoryLoad;
+	DWORDLONG ullTotalPhys;
+	DWORDLONG ullAvailPhys;
+	DWORDLONG ullTotalPageFile;
+	DWORDLONG ullAvailPageFile;
+	DWORDLONG ullTotalVirtual;
+	DWORDLONG ullAvailVirtual;
+	DWORDLONG ullAvailExtendedVirtual;
+} MEMORYSTATUSEX, *LPMEMORYSTATUSEX;
+
+WINBASEAPI HANDLE WINAPI HeapCreate(DWORD flOptions, SIZE_T dwInitialSize,
+				    SIZE_T dwMaximumSize);
+WINBASEAPI BOOL WINAPI HeapDestroy(HANDLE hHeap);
+WINBASEAPI LPVOID WINAPI HeapAlloc(HANDLE hHeap, DWORD dwFlags,
+				   SIZE_T dwBytes);
+WINBASEAPI LPVOID WINAPI HeapReAlloc(HANDLE hHeap, DWORD dwFlags,
+				     LPVOID lpMem, SIZE_T dwBytes);
+WINBASEAPI BOOL WINAPI HeapFree(HANDLE hHeap, DWORD dwFlags, LPVOID lpMem);
+WINBASEAPI SIZE_T WINAPI HeapSize(HANDLE hHeap, DWORD dwFlags,
+				  LPCVOID lpMem);
+WINBASEAPI BOOL WINAPI HeapValidate(HANDLE hHeap, DWORD dwFlags,
+				    LPCVOID lpMem);
+WINBASEAPI SIZE_T WINAPI HeapCompact(HANDLE hHeap, DWORD dwFlags);
+WINBASEAPI BOOL WINAPI HeapLock(HANDLE hHeap);
+WINBASEAPI BOOL WINAPI HeapUnlock(HANDLE hHeap);
+WINBASEAPI BOOL WINAPI HeapWalk(HANDLE hHeap, LPPROCESS_HEAP_ENTRY lpEntry);
+WINBASEAPI BOOL WINAPI HeapSummary(HANDLE hHeap, DWORD dwFlags,
+				   LPHEAP_SUMMARY lpSummary);
+WINBASEAPI BOOL WINAPI HeapQueryInformation(
+	HANDLE HeapHandle, HEAP_INFORMATION_CLASS HeapInformationClass,
+	PVOID HeapInformation, SIZE_T HeapInformationLength,
+	PSIZE_T ReturnLength);
+WINBASEAPI BOOL WINAPI HeapSetInformation(
+	HANDLE HeapHandle, HEAP_INFORMATION_CLASS HeapInformationClass,
+	PVOID HeapInformation, SIZE_T HeapInformationLength);
+WINBASEAPI HANDLE WINAPI GetProcessHeap(void);
+WINBASEAPI DWORD WINAPI GetProcessHeaps(DWORD NumberOfHeaps,
+					PHANDLE ProcessHeaps);
+
+WINBASEAPI HGLOBAL WINAPI GlobalAlloc(UINT uFlags, SIZE_T dwBytes);
+WINBASEAPI HGLOBAL WINAPI GlobalReAlloc(HGLOBAL hMem, SIZE_T dwBytes,
+					UINT uFlags);
+WINBASEAPI HGLOBAL WINAPI GlobalFree(HGLOBAL hMem);
+WINBASEAPI LPVOID WINAPI GlobalLock(HGLOBAL hMem);
+WINBASEAPI BOOL WINAPI GlobalUnlock(HGLOBAL hMem);
+WINBASEAPI SIZE_T WINAPI GlobalSize(HGLOBAL hMem);
+WINBASEAPI UINT WINAPI GlobalFlags(HGLOBAL hMem);
+WINBASEAPI HGLOBAL WINAPI GlobalHandle(LPCVOID pMem);
+WINBASEAPI HLOCAL WINAPI LocalAlloc(UINT uFlags, SIZE_T uBytes);
+WINBASEAPI HLOCAL WINAPI LocalReAlloc(HLOCAL hMem, SIZE_T uBytes,
+				      UINT uFlags);
+WINBASEAPI HLOCAL WINAPI LocalFree(HLOCAL hMem);
+WINBASEAPI LPVOID WINAPI LocalLock(HLOCAL hMem);
+WINBASEAPI BOOL WINAPI LocalUnlock(HLOCAL hMem);
+WINBASEAPI SIZE_T WINAPI LocalSize(HLOCAL hMem);
+WINBASEAPI UINT WINAPI LocalFlags(HLOCAL hMem);
+WINBASEAPI HLOCAL WINAPI LocalHandle(LPCVOID pMem);
+
+WINBASEAPI void WINAPI GlobalMemoryStatus(LPMEMORYSTATUS lpBuffer);
+WINBASEAPI BOOL WINAPI GlobalMemoryStatusEx(LPMEMORYSTATUSEX lpBuffer);
+WINBASEAPI BOOL WINAPI GetPhysicallyInstalledSystemMemory(
+	PULONGLONG TotalMemoryInKilobytes);
+
+/*
+ * Memory helpers. As in winnt.h, the Rtl*Memory copies are the C library's
+ * and the *Memory names are macros for them; RtlSecureZeroMemory writes
+ * through a volatile pointer so that no compiler drops it.
+ */
+#define RtlEqualMemory(Destination, Source, Length) \
+	(!memcmp((Destination), (Source), (Length)))
+#define RtlMoveMemory(Destination, Source, Length) \
+	memmove((Destination), (Source), (Length))
+#define RtlCopyMemory(Destination, Source, Length) \
+	memcpy((Destination), (Source), (Length))
+#define RtlFillMemory(Destination, Length, Fill) \
+	memset((Destination), (Fill), (Length))
+#define RtlZeroMemory(Destination, Length) \
+	memset((Destination), 0, (Length))
+#define EqualMemory	RtlEqualMemory
+#define MoveMemory	RtlMoveMemory
+#define CopyMemory	RtlCopyMemory
+#define FillMemory	RtlFillMemory
+#define ZeroMemory	RtlZeroMemory
+#define SecureZeroMemory	RtlSecureZeroMemory
+
+static inline PVOID RtlSecureZeroMemory(PVOID ptr, SIZE_T cnt)
+{
+	volatile char *vptr = (volatile char *)ptr;
+
+	while (cnt) {
+		*vptr++ = 0;
+		cnt--;
+	}
+	return ptr;
+}
+
+WINBASEAPI SIZE_T WINAPI RtlCompareMemory(const VOID *Source1,
+					  const VOID *Source2, SIZE_T Length);
 
 #ifdef __cplusplus
 }

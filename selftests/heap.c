@@ -1,0 +1,1791 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * libwinvm tests: the Heap* API through <windows.h>, case by case against
+ * the behaviour of Windows (numbers refer to the cases of
+ * shared/spec/win32-memory.md, 1.10), then stress: many blocks of random
+ * sizes, frees from other threads, a fixed heap filled and emptied, HeapWalk
+ * against what was allocated and HeapDestroy giving every byte back.
+ */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <stddef.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <windows.h>
+
+#include "harness.h"
+
+#define P	0x1000UL
+#define G	0x10000UL
+#define A	(0x8000 * sizeof(void *))	/* the spec's A: 0x40000 */
+
+_Static_assert(sizeof(PROCESS_HEAP_ENTRY) == 40, "PROCESS_HEAP_ENTRY size");
+_Static_assert(offsetof(PROCESS_HEAP_ENTRY, cbData) == 8, "cbData");
+_Static_assert(offsetof(PROCESS_HEAP_ENTRY, cbOverhead) == 12, "cbOverhead");
+_Static_assert(offsetof(PROCESS_HEAP_ENTRY, iRegionIndex) == 13,
+	       "iRegionIndex");
+_Static_assert(offsetof(PROCESS_HEAP_ENTRY, wFlags) == 14, "wFlags");
+_Static_assert(offsetof(PROCESS_HEAP_ENTRY, Block.hMem) == 16, "Block.hMem");
+_Static_assert(offsetof(PROCESS_HEAP_ENTRY, Region.dwCommittedSize) == 16,
+	       "Region.dwCommittedSize");
+_Static_assert(offsetof(PROCESS_HEAP_ENTRY, Region.lpFirstBlock) == 24,
+	       "Region.lpFirstBlock");
+_Static_assert(offsetof(PROCESS_HEAP_ENTRY, Region.lpLastBlock) == 32,
+	       "Region.lpLastBlock");
+_Static_assert(sizeof(HEAP_SUMMARY) == 40, "HEAP_SUMMARY size");
+_Static_assert(offsetof(HEAP_SUMMARY, cbAllocated) == 8, "cbAllocated");
+_Static_assert(offsetof(HEAP_SUMMARY, cbMaxReserve) == 32, "cbMaxReserve");
+_Static_assert(HEAP_NO_SERIALIZE == 0x1 && HEAP_GROWABLE == 0x2 &&
+	       HEAP_GENERATE_EXCEPTIONS == 0x4 && HEAP_ZERO_MEMORY == 0x8 &&
+	       HEAP_REALLOC_IN_PLACE_ONLY == 0x10 &&
+	       HEAP_TAIL_CHECKING_ENABLED == 0x20 &&
+	       HEAP_FREE_CHECKING_ENABLED == 0x40 &&
+	       HEAP_DISABLE_COALESCE_ON_FREE == 0x80 &&
+	       HEAP_CREATE_ALIGN_16 == 0x10000 &&
+	       HEAP_CREATE_ENABLE_TRACING == 0x20000 &&
+	       HEAP_CREATE_ENABLE_EXECUTE == 0x40000, "HEAP_* values");
+_Static_assert(HeapCompatibilityInformation == 0 &&
+	       HeapEnableTerminationOnCorruption == 1, "information classes");
+_Static_assert(PROCESS_HEAP_REGION == 1 && PROCESS_HEAP_UNCOMMITTED_RANGE == 2 &&
+	       PROCESS_HEAP_ENTRY_BUSY == 4 && PROCESS_HEAP_ENTRY_MOVEABLE == 0x10 &&
+	       PROCESS_HEAP_ENTRY_DDESHARE == 0x20, "PROCESS_HEAP_* values");
+_Static_assert(STATUS_NO_MEMORY == 0xc0000017 &&
+	       STATUS_HEAP_CORRUPTION == 0xc0000374, "heap statuses");
+
+/* A marker no API call sets: proves SetLastError only happens on failure. */
+#define UNTOUCHED	0xdeadbeef
+
+FIXTURE(heap) {
+	HANDLE heap;
+};
+
+FIXTURE_SETUP(heap)
+{
+	if (access("/dev/winvm", F_OK))
+		SETUP_SKIP("/dev/winvm not present: load winvm.ko");
+	self->heap = HeapCreate(0, 0, 0);
+	ASSERT_NE(NULL, self->heap);
+}
+
+FIXTURE_TEARDOWN(heap)
+{
+	if (self->heap)
+		EXPECT_TRUE(HeapDestroy(self->heap));
+}
+
+/* Bytes reserved by the allocation starting at @base (VirtualQuery). */
+static SIZE_T reservation(const void *base)
+{
+	MEMORY_BASIC_INFORMATION mbi;
+	const char *p = base;
+	SIZE_T size = 0;
+
+	while (VirtualQuery(p, &mbi, sizeof(mbi)) && mbi.AllocationBase == base &&
+	       mbi.State != MEM_FREE) {
+		size += mbi.RegionSize;
+		p += mbi.RegionSize;
+	}
+	return size;
+}
+
+static DWORD query_state(const void *p)
+{
+	MEMORY_BASIC_INFORMATION mbi;
+
+	memset(&mbi, 0xcc, sizeof(mbi));
+	VirtualQuery(p, &mbi, sizeof(mbi));
+	return mbi.State;
+}
+
+/* Every HeapWalk entry of @heap, up to @max; the count, and the last error. */
+static int walk(HANDLE heap, PROCESS_HEAP_ENTRY *entries, int max, DWORD *err)
+{
+	PROCESS_HEAP_ENTRY e;
+	int n = 0;
+
+	memset(&e, 0xcd, sizeof(e));
+	e.lpData = NULL;
+	SetLastError(UNTOUCHED);
+	while (HeapWalk(heap, &e)) {
+		if (n < max)
+			entries[n] = e;
+		n++;
+	}
+	*err = GetLastError();
+	return n;
+}
+
+static bool all_zero(const void *p, SIZE_T size)
+{
+	const unsigned char *c = p;
+
+	while (size)
+		if (c[--size])
+			return false;
+	return true;
+}
+
+/* 83: a heap is 64 KiB aligned and listed by GetProcessHeaps until destroyed. */
+TEST_F(heap, create_destroy)
+{
+	HANDLE heaps[64], h1, h2, list[64];
+	DWORD count, n;
+
+	count = GetProcessHeaps(0, NULL);
+	ASSERT_LE(2, count);	/* the process heap and the fixture's */
+	h1 = HeapCreate(0, 0, 0);
+	ASSERT_NE(NULL, h1);
+	EXPECT_EQ(0, (uintptr_t)h1 & 0xffff);
+	EXPECT_EQ(count + 1, GetProcessHeaps(0, NULL));
+	h2 = HeapCreate(0, 0, 0);
+	ASSERT_NE(NULL, h2);
+	EXPECT_EQ(0, (uintptr_t)h2 & 0xffff);
+	n = GetProcessHeaps(64, heaps);
+	EXPECT_EQ(count + 2, n);
+	EXPECT_EQ(GetProcessHeap(), heaps[0]);
+	EXPECT_EQ(h1, heaps[count]);
+	EXPECT_EQ(h2, heaps[count + 1]);
+	/* Too small a buffer: the count, nothing stored. */
+	memset(list, 0xcc, sizeof(list));
+	EXPECT_EQ(count + 2, GetProcessHeaps(1, list));
+	EXPECT_EQ((HANDLE)0xcccccccccccccccc, list[0]);
+
+	SetLastError(UNTOUCHED);
+	EXPECT_TRUE(HeapDestroy(h2));
+	EXPECT_TRUE(HeapDestroy(h1));
+	EXPECT_EQ(UNTOUCHED, GetLastError());
+	EXPECT_EQ(count, GetProcessHeaps(0, NULL));
+	EXPECT_EQ(MEM_FREE, query_state(h1));
+}
+
+/* 83: HeapCreate fails with ERROR_NOT_ENOUGH_MEMORY; HeapDestroy(invalid). */
+TEST_F(heap, create_destroy_errors)
+{
+	static char buffer[256];
+	HANDLE h;
+
+	SetLastError(UNTOUCHED);
+	EXPECT_EQ(NULL, HeapCreate(0, 0, (SIZE_T)1 << 47));
+	EXPECT_EQ(ERROR_NOT_ENOUGH_MEMORY, GetLastError());
+	SetLastError(UNTOUCHED);
+	EXPECT_EQ(NULL, HeapCreate(0, ~(SIZE_T)0 - 0xffff, 0));
+	EXPECT_EQ(ERROR_NOT_ENOUGH_MEMORY, GetLastError());
+
+	SetLastError(UNTOUCHED);
+	EXPECT_FALSE(HeapDestroy((HANDLE)0xdeadbeef0000));
+	EXPECT_EQ(ERROR_INVALID_HANDLE, GetLastError());
+	SetLastError(UNTOUCHED);
+	EXPECT_FALSE(HeapDestroy(buffer));
+	EXPECT_EQ(ERROR_INVALID_HANDLE, GetLastError());
+	SetLastError(UNTOUCHED);
+	EXPECT_FALSE(HeapDestroy(NULL));
+	EXPECT_EQ(ERROR_INVALID_HANDLE, GetLastError());
+	/* The process heap cannot be destroyed. */
+	SetLastError(UNTOUCHED);
+	EXPECT_FALSE(HeapDestroy(GetProcessHeap()));
+	EXPECT_EQ(ERROR_INVALID_HANDLE, GetLastError());
+	/* Nor a heap twice. */
+	h = HeapCreate(0, 0, 0);
+	ASSERT_NE(NULL, h);
+	EXPECT_TRUE(HeapDestroy(h));
+	SetLastError(UNTOUCHED);
+	EXPECT_FALSE(HeapDestroy(h));
+	EXPECT_EQ(ERROR_INVALID_HANDLE, GetLastError());
+}
+
+/* 84: freeing NULL succeeds, even with no heap. */
+TEST_F(heap, free_null)
+{
+	SetLastError(UNTOUCHED);
+	EXPECT_TRUE(HeapFree(NULL, 0, NULL));
+	EXPECT_TRUE(HeapFree(self->heap, 0, NULL));
+	EXPECT_EQ(UNTOUCHED, GetLastError());
+}
+
+/* 85: HeapReAlloc(NULL) fails and sets NO_ERROR, as Windows does. */
+TEST_F(heap, realloc_null)
+{
+	SetLastError(UNTOUCHED);
+	EXPECT_EQ(NULL, HeapReAlloc(self->heap, 0, NULL, 1));
+	EXPECT_EQ(NO_ERROR, GetLastError());
+}
+
+/* 86: HeapValidate never touches the last error. */
+TEST_F(heap, validate)
+{
+	static char buffer[512];
+	char stack[256];
+	void *p;
+
+	SetLastError(UNTOUCHED);
+	EXPECT_TRUE(HeapValidate(self->heap, 0, NULL));
+	EXPECT_EQ(UNTOUCHED, GetLastError());
+	EXPECT_FALSE(HeapValidate(self->heap, 0,
+				  (char *)((uintptr_t)buffer & ~63) + 64));
+	EXPECT_EQ(UNTOUCHED, GetLastError());
+	EXPECT_FALSE(HeapValidate(self->heap, 0,
+				  (char *)((uintptr_t)stack & ~15) + 16));
+	EXPECT_FALSE(HeapValidate(self->heap, 0, (void *)0xdeadbe00));
+	EXPECT_EQ(UNTOUCHED, GetLastError());
+
+	p = HeapAlloc(self->heap, 0, 100);
+	ASSERT_NE(NULL, p);
+	EXPECT_TRUE(HeapValidate(self->heap, 0, p));
+	/* A block of another heap is not one of this one. */
+	EXPECT_FALSE(HeapValidate(GetProcessHeap(), 0, p));
+	/* Nor is a pointer inside a block. */
+	EXPECT_FALSE(HeapValidate(self->heap, 0, (char *)p + 16));
+	EXPECT_TRUE(HeapFree(self->heap, 0, p));
+	EXPECT_FALSE(HeapValidate(self->heap, 0, p));
+	EXPECT_EQ(UNTOUCHED, GetLastError());
+	EXPECT_TRUE(HeapValidate(self->heap, 0, NULL));
+}
+
+/* 87: zero-size blocks; sizes nothing can hold fail and leave the block. */
+TEST_F(heap, zero_and_huge_sizes)
+{
+	void *p;
+
+	SetLastError(UNTOUCHED);
+	p = HeapAlloc(self->heap, 0, 0);
+	ASSERT_NE(NULL, p);
+	EXPECT_EQ(0, HeapSize(self->heap, 0, p));
+	EXPECT_EQ(UNTOUCHED, GetLastError());
+	EXPECT_EQ(NULL, HeapReAlloc(self->heap, 0, p, ~(SIZE_T)0 - 7));
+	EXPECT_EQ(ERROR_NOT_ENOUGH_MEMORY, GetLastError());
+	EXPECT_EQ(NULL, HeapReAlloc(self->heap, 0, p, ~(SIZE_T)0));
+	EXPECT_TRUE(HeapValidate(self->heap, 0, p));
+	EXPECT_EQ(0, HeapSize(self->heap, 0, p));
+	EXPECT_TRUE(HeapFree(self->heap, 0, p));
+
+	SetLastError(UNTOUCHED);
+	EXPECT_EQ(NULL, HeapAlloc(self->heap, 0, ~(SIZE_T)0));
+	EXPECT_EQ(ERROR_NOT_ENOUGH_MEMORY, GetLastError());
+	EXPECT_EQ(NULL, HeapAlloc(self->heap, 0, (SIZE_T)1 << 50));
+	EXPECT_EQ(ERROR_NOT_ENOUGH_MEMORY, GetLastError());
+}
+
+/* 88: reallocating to 0 bytes gives a block of size 0. */
+TEST_F(heap, realloc_to_zero)
+{
+	void *p, *q;
+
+	p = HeapAlloc(self->heap, 0, 1);
+	ASSERT_NE(NULL, p);
+	q = HeapReAlloc(self->heap, 0, p, 0);
+	ASSERT_NE(NULL, q);
+	EXPECT_EQ(0, HeapSize(self->heap, 0, q));
+	EXPECT_TRUE(HeapFree(self->heap, 0, q));
+}
+
+/*
+ * 89: blocks are 16-aligned and not always 32-aligned; from 0xff000 bytes
+ * on they are large blocks, separately mapped, 64-aligned (0x40 into their
+ * own allocation).
+ */
+TEST_F(heap, alignment)
+{
+	MEMORY_BASIC_INFORMATION mbi;
+	uintptr_t any = 0, all = 0;
+	void *ptrs[128];
+	SIZE_T sizes[] = { 0, 1, 24, 100, 1000, 5000, A };
+	unsigned int i, j;
+
+	for (j = 0; j < sizeof(sizes) / sizeof(sizes[0]); j++) {
+		any = 0;
+		for (i = 0; i < 32; i++) {
+			ptrs[i] = HeapAlloc(self->heap, 0, sizes[j]);
+			ASSERT_NE(NULL, ptrs[i]);
+			any |= (uintptr_t)ptrs[i];
+			EXPECT_EQ(0, (uintptr_t)ptrs[i] & 15)
+				TH_LOG("size %#zx", sizes[j]);
+		}
+		EXPECT_NE(0, any & 16) TH_LOG("size %#zx", sizes[j]);
+		for (i = 0; i < 32; i++)
+			EXPECT_TRUE(HeapFree(self->heap, 0, ptrs[i]));
+	}
+
+	any = 0;
+	for (i = 0; i < 16; i++) {
+		ptrs[i] = HeapAlloc(self->heap, 0, 4 * A);
+		ASSERT_NE(NULL, ptrs[i]);
+		any |= (uintptr_t)ptrs[i];
+		all |= (uintptr_t)ptrs[i] & 63;
+	}
+	EXPECT_EQ(0, all);
+	EXPECT_NE(0, any & 64);
+	for (i = 0; i < 16; i++)
+		EXPECT_TRUE(HeapFree(self->heap, 0, ptrs[i]));
+
+	/* The threshold. */
+	ptrs[0] = HeapAlloc(self->heap, 0, 0xff000);
+	ASSERT_NE(NULL, ptrs[0]);
+	ASSERT_EQ(sizeof(mbi), VirtualQuery(ptrs[0], &mbi, sizeof(mbi)));
+	EXPECT_EQ((char *)ptrs[0] - 0x40, mbi.AllocationBase);
+	EXPECT_EQ(0xff000, HeapSize(self->heap, 0, ptrs[0]));
+	ptrs[1] = HeapAlloc(self->heap, 0, 0xfe000);
+	ASSERT_NE(NULL, ptrs[1]);
+	ASSERT_EQ(sizeof(mbi), VirtualQuery(ptrs[1], &mbi, sizeof(mbi)));
+	EXPECT_NE((char *)ptrs[1] - 0x40, mbi.AllocationBase);
+	EXPECT_TRUE(HeapFree(self->heap, 0, ptrs[0]));
+	EXPECT_TRUE(HeapFree(self->heap, 0, ptrs[1]));
+	EXPECT_EQ(MEM_FREE, query_state(ptrs[0]));
+}
+
+/* 90: HEAP_ZERO_MEMORY zeroes new blocks and the grown part on HeapReAlloc. */
+TEST_F(heap, zero_memory)
+{
+	unsigned char *p;
+
+	p = HeapAlloc(self->heap, HEAP_ZERO_MEMORY, 1);
+	ASSERT_NE(NULL, p);
+	EXPECT_EQ(1, HeapSize(self->heap, 0, p));
+	EXPECT_EQ(0, p[0]);
+	EXPECT_TRUE(HeapFree(self->heap, 0, p));
+
+	p = HeapAlloc(self->heap, HEAP_ZERO_MEMORY, 1 << 20);
+	ASSERT_NE(NULL, p);
+	EXPECT_EQ(1 << 20, HeapSize(self->heap, 0, p));
+	EXPECT_TRUE(all_zero(p, 1 << 20));
+	EXPECT_TRUE(HeapFree(self->heap, 0, p));
+
+	p = HeapAlloc(self->heap, HEAP_ZERO_MEMORY, A);
+	ASSERT_NE(NULL, p);
+	EXPECT_EQ(A, HeapSize(self->heap, 0, p));
+	EXPECT_TRUE(all_zero(p, A));
+	memset(p, 0x5a, A);
+	p = HeapReAlloc(self->heap, HEAP_ZERO_MEMORY, p, 3 * A);
+	ASSERT_NE(NULL, p);
+	EXPECT_EQ(3 * A, HeapSize(self->heap, 0, p));
+	EXPECT_EQ(0x5a, p[A - 1]);
+	EXPECT_TRUE(all_zero(p + A, 2 * A));
+
+	p = HeapReAlloc(self->heap, HEAP_ZERO_MEMORY, p, 1);
+	ASSERT_NE(NULL, p);
+	EXPECT_EQ(1, HeapSize(self->heap, 0, p));
+	p = HeapReAlloc(self->heap, HEAP_ZERO_MEMORY, p, 1 << 20);
+	ASSERT_NE(NULL, p);
+	EXPECT_EQ(1 << 20, HeapSize(self->heap, 0, p));
+	EXPECT_EQ(0x5a, p[0]);
+	EXPECT_TRUE(all_zero(p + 1, (1 << 20) - 1));
+
+	/* A front-end block, dirtied, freed and handed out again. */
+	p = HeapAlloc(self->heap, 0, 40);
+	ASSERT_NE(NULL, p);
+	memset(p, 0xff, 40);
+	EXPECT_TRUE(HeapFree(self->heap, 0, p));
+	p = HeapAlloc(self->heap, HEAP_ZERO_MEMORY, 40);
+	ASSERT_NE(NULL, p);
+	EXPECT_TRUE(all_zero(p, 40));
+	p = HeapReAlloc(self->heap, HEAP_ZERO_MEMORY, p, 48);
+	ASSERT_NE(NULL, p);
+	EXPECT_TRUE(all_zero(p, 48));
+	EXPECT_TRUE(HeapFree(self->heap, 0, p));
+}
+
+/*
+ * 91: HEAP_REALLOC_IN_PLACE_ONLY shrinks in place and grows back in place;
+ * a large block that was shrunk has its pages decommitted and cannot grow
+ * in place again.
+ */
+TEST_F(heap, realloc_in_place)
+{
+	char *p, *q;
+
+	p = HeapAlloc(self->heap, 0, 3 * A);
+	ASSERT_NE(NULL, p);
+	memset(p, 7, 3 * A);
+	q = HeapReAlloc(self->heap, HEAP_REALLOC_IN_PLACE_ONLY, p, A * 3 / 2);
+	EXPECT_EQ(p, q);
+	EXPECT_EQ(A * 3 / 2, HeapSize(self->heap, 0, p));
+	q = HeapReAlloc(self->heap, HEAP_REALLOC_IN_PLACE_ONLY, p, 2 * A);
+	EXPECT_EQ(p, q);
+	EXPECT_EQ(2 * A, HeapSize(self->heap, 0, p));
+	EXPECT_EQ(7, p[A * 3 / 2 - 1]);
+	EXPECT_TRUE(HeapFree(self->heap, 0, p));
+
+	/* A front-end block: shrinking in place keeps it; growing out fails. */
+	p = HeapAlloc(self->heap, 0, 17);
+	ASSERT_NE(NULL, p);
+	EXPECT_EQ(p, HeapReAlloc(self->heap, HEAP_REALLOC_IN_PLACE_ONLY, p, 14));
+	EXPECT_EQ(14, HeapSize(self->heap, 0, p));
+	EXPECT_TRUE(HeapFree(self->heap, 0, p));
+
+	p = HeapAlloc(self->heap, 0, 1 << 20);
+	ASSERT_NE(NULL, p);
+	q = HeapReAlloc(self->heap, HEAP_REALLOC_IN_PLACE_ONLY, p, A * 3 / 2);
+	EXPECT_EQ(p, q);
+	EXPECT_EQ(A * 3 / 2, HeapSize(self->heap, 0, p));
+	EXPECT_EQ(MEM_RESERVE, query_state(p + 2 * A));
+	SetLastError(UNTOUCHED);
+	q = HeapReAlloc(self->heap, HEAP_REALLOC_IN_PLACE_ONLY, p, 2 * A);
+	EXPECT_EQ(NULL, q);
+	EXPECT_EQ(ERROR_NOT_ENOUGH_MEMORY, GetLastError());
+	EXPECT_EQ(A * 3 / 2, HeapSize(self->heap, 0, p));
+	EXPECT_TRUE(HeapFree(self->heap, 0, p));
+}
+
+/*
+ * 92: a fixed heap of A holds a block of A - (0x400 + 0x100 * 8) bytes,
+ * not one of A - (0x200 + 0x80 * 8).
+ */
+TEST_F(heap, fixed_heap_limit)
+{
+	HANDLE heap = HeapCreate(0, A, A);
+	void *p;
+
+	ASSERT_NE(NULL, heap);
+	EXPECT_EQ(0, (uintptr_t)heap & 0xffff);
+	EXPECT_EQ(A, reservation(heap));
+	p = HeapAlloc(heap, 0, A - (0x400 + 0x100 * sizeof(void *)));
+	ASSERT_NE(NULL, p);
+	EXPECT_EQ(A - (0x400 + 0x100 * sizeof(void *)), HeapSize(heap, 0, p));
+	EXPECT_TRUE(HeapFree(heap, 0, p));
+	SetLastError(UNTOUCHED);
+	EXPECT_EQ(NULL, HeapAlloc(heap, 0, A - (0x200 + 0x80 * sizeof(void *))));
+	EXPECT_EQ(ERROR_NOT_ENOUGH_MEMORY, GetLastError());
+	EXPECT_TRUE(HeapValidate(heap, 0, NULL));
+	EXPECT_TRUE(HeapDestroy(heap));
+}
+
+/* 93: no large blocks in a fixed heap; HeapReAlloc zeroes what it grows. */
+TEST_F(heap, fixed_heap_no_large)
+{
+	HANDLE heap = HeapCreate(0, 8 * A, 8 * A);
+	unsigned char *p;
+
+	ASSERT_NE(NULL, heap);
+	p = HeapAlloc(heap, 0, 0);
+	ASSERT_NE(NULL, p);
+	EXPECT_EQ(0, HeapSize(heap, 0, p));
+	EXPECT_TRUE(HeapFree(heap, 0, p));
+
+	SetLastError(UNTOUCHED);
+	EXPECT_EQ(NULL, HeapAlloc(heap, 0, 4 * A));
+	EXPECT_EQ(ERROR_NOT_ENOUGH_MEMORY, GetLastError());
+
+	p = HeapAlloc(heap, 0, A);
+	ASSERT_NE(NULL, p);
+	EXPECT_EQ(A, HeapSize(heap, 0, p));
+	EXPECT_TRUE(HeapFree(heap, 0, p));
+
+	p = HeapAlloc(heap, HEAP_ZERO_MEMORY, A);
+	ASSERT_NE(NULL, p);
+	EXPECT_TRUE(all_zero(p, A));
+	memset(p, 1, A);
+	p = HeapReAlloc(heap, HEAP_ZERO_MEMORY, p, 2 * A);
+	ASSERT_NE(NULL, p);
+	EXPECT_EQ(2 * A, HeapSize(heap, 0, p));
+	EXPECT_EQ(1, p[A - 1]);
+	EXPECT_TRUE(all_zero(p + A, A));
+	EXPECT_EQ(p, HeapReAlloc(heap, HEAP_REALLOC_IN_PLACE_ONLY, p, A * 3 / 2));
+	EXPECT_EQ(p, HeapReAlloc(heap, HEAP_REALLOC_IN_PLACE_ONLY, p, 2 * A));
+	SetLastError(UNTOUCHED);
+	EXPECT_EQ(NULL, HeapReAlloc(heap, 0, p, 4 * A));
+	EXPECT_EQ(ERROR_NOT_ENOUGH_MEMORY, GetLastError());
+	EXPECT_TRUE(HeapFree(heap, 0, p));
+	EXPECT_TRUE(HeapDestroy(heap));
+}
+
+/*
+ * 94: reservations. A fixed heap reserves its maximum rounded up to 8 KiB;
+ * a growable one its initial size plus 64 KiB, then sub-heaps of 1 MiB,
+ * doubling up to 0xfd0000.
+ */
+TEST_F(heap, reserve_sizes)
+{
+	static const SIZE_T inits[] = { 0, 0x1000, 0x10000, 0x12345 };
+	MEMORY_BASIC_INFORMATION mbi;
+	HANDLE heap;
+	unsigned int i;
+
+	for (i = 1; i < 0x100; i++) {
+		heap = HeapCreate(0, i * 0x100, i * 0x100);
+		ASSERT_NE(NULL, heap) TH_LOG("size %#x", i * 0x100);
+		EXPECT_EQ((i * 0x100 + 0x1fff) & ~0x1fffUL, reservation(heap))
+			TH_LOG("size %#x", i * 0x100);
+		ASSERT_EQ(sizeof(mbi), VirtualQuery(heap, &mbi, sizeof(mbi)));
+		EXPECT_EQ(heap, mbi.AllocationBase);
+		EXPECT_EQ(PAGE_READWRITE, mbi.AllocationProtect);
+		EXPECT_EQ(MEM_COMMIT, mbi.State);
+		EXPECT_EQ(PAGE_READWRITE, mbi.Protect);
+		EXPECT_EQ(MEM_PRIVATE, mbi.Type);
+		EXPECT_TRUE(HeapDestroy(heap));
+	}
+	for (i = 0; i < sizeof(inits) / sizeof(inits[0]); i++) {
+		heap = HeapCreate(HEAP_NO_SERIALIZE, inits[i], 0);
+		ASSERT_NE(NULL, heap);
+		EXPECT_EQ(((inits[i] + P - 1) & ~(P - 1)) + 0x10000,
+			  reservation(heap)) TH_LOG("init %#zx", inits[i]);
+		EXPECT_TRUE(HeapDestroy(heap));
+	}
+}
+
+TEST_F_TIMEOUT(heap, subheap_sizes, 120)
+{
+	static const SIZE_T expect[] = {
+		0x100000, 0x200000, 0x400000, 0x800000, 0xfd0000, 0xfd0000,
+	};
+	PROCESS_HEAP_ENTRY e;
+	void *regions[16];
+	unsigned int n = 0, i;
+	SIZE_T total = 0;
+
+	/* 64 KiB blocks: the back end (above the front end's classes). */
+	while (total < 0x3000000) {
+		ASSERT_NE(NULL, HeapAlloc(self->heap, 0, 0x10000));
+		total += 0x10000;
+	}
+	memset(&e, 0, sizeof(e));
+	while (HeapWalk(self->heap, &e))
+		if ((e.wFlags & PROCESS_HEAP_REGION) && n < 16)
+			regions[n++] = e.lpData;
+	ASSERT_LE(7, n);
+	EXPECT_EQ(self->heap, regions[0]);
+	EXPECT_EQ(0x10000, reservation(regions[0]));
+	for (i = 0; i < 6; i++)
+		EXPECT_EQ(expect[i], reservation(regions[i + 1])) TH_LOG("sub-heap %u", i);
+}
+
+/*
+ * 95: what is not a block of the heap: HeapSize (SIZE_T)-1 and HeapFree
+ * FALSE, both with ERROR_INVALID_PARAMETER.
+ */
+TEST_F(heap, invalid_pointers)
+{
+	static char buffer[512];
+	char *p, *other;
+
+	SetLastError(UNTOUCHED);
+	EXPECT_EQ(~(SIZE_T)0, HeapSize(self->heap, 0,
+				       (char *)((uintptr_t)buffer & ~63) + 64));
+	EXPECT_EQ(ERROR_INVALID_PARAMETER, GetLastError());
+	SetLastError(UNTOUCHED);
+	EXPECT_EQ(~(SIZE_T)0, HeapSize(self->heap, 0, (void *)0xdeadbe00));
+	EXPECT_EQ(ERROR_INVALID_PARAMETER, GetLastError());
+	SetLastError(UNTOUCHED);
+	EXPECT_FALSE(HeapFree(self->heap, 0, (char *)((uintptr_t)buffer & ~63) + 64));
+	EXPECT_EQ(ERROR_INVALID_PARAMETER, GetLastError());
+	SetLastError(UNTOUCHED);
+	EXPECT_FALSE(HeapFree(self->heap, 0, (void *)0xdeadbe00));
+	EXPECT_EQ(ERROR_INVALID_PARAMETER, GetLastError());
+
+	/* A block of another heap, a pointer inside a block, a freed block. */
+	other = HeapAlloc(GetProcessHeap(), 0, 64);
+	ASSERT_NE(NULL, other);
+	SetLastError(UNTOUCHED);
+	EXPECT_FALSE(HeapFree(self->heap, 0, other));
+	EXPECT_EQ(ERROR_INVALID_PARAMETER, GetLastError());
+	EXPECT_TRUE(HeapFree(GetProcessHeap(), 0, other));
+	p = HeapAlloc(self->heap, 0, 0x2000);
+	ASSERT_NE(NULL, p);
+	SetLastError(UNTOUCHED);
+	EXPECT_EQ(~(SIZE_T)0, HeapSize(self->heap, 0, p + 0x100));
+	EXPECT_EQ(ERROR_INVALID_PARAMETER, GetLastError());
+	EXPECT_TRUE(HeapFree(self->heap, 0, p));
+	SetLastError(UNTOUCHED);
+	EXPECT_EQ(~(SIZE_T)0, HeapSize(self->heap, 0, p));
+	EXPECT_EQ(ERROR_INVALID_PARAMETER, GetLastError());
+	SetLastError(UNTOUCHED);
+	EXPECT_FALSE(HeapFree(self->heap, 0, p));
+	EXPECT_EQ(ERROR_INVALID_PARAMETER, GetLastError());
+	EXPECT_TRUE(HeapValidate(self->heap, 0, NULL));
+}
+
+/* 95: HEAP_GENERATE_EXCEPTIONS raises STATUS_NO_MEMORY instead of failing. */
+static __thread EXCEPTION_RECORD seen;
+static __thread int seen_calls;
+
+static LONG CALLBACK record_continue(EXCEPTION_POINTERS *ep)
+{
+	seen = *ep->ExceptionRecord;
+	seen_calls++;
+	return EXCEPTION_CONTINUE_EXECUTION;
+}
+
+TEST_F(heap, generate_exceptions)
+{
+	HANDLE fixed, h;
+	void *p, *veh;
+
+	veh = AddVectoredExceptionHandler(1, record_continue);
+	ASSERT_NE(NULL, veh);
+	seen_calls = 0;
+	SetLastError(UNTOUCHED);
+	EXPECT_EQ(NULL, HeapAlloc(self->heap, HEAP_GENERATE_EXCEPTIONS,
+				  ~(SIZE_T)0));
+	EXPECT_EQ(1, seen_calls);
+	EXPECT_EQ(STATUS_NO_MEMORY, seen.ExceptionCode);
+	EXPECT_EQ(0, seen.ExceptionFlags);
+	EXPECT_EQ(1, seen.NumberParameters);
+	EXPECT_EQ(~(ULONG_PTR)0, seen.ExceptionInformation[0]);
+	EXPECT_EQ(ERROR_NOT_ENOUGH_MEMORY, GetLastError());
+
+	/* Without the flag, nothing is raised. */
+	EXPECT_EQ(NULL, HeapAlloc(self->heap, 0, ~(SIZE_T)0));
+	EXPECT_EQ(1, seen_calls);
+
+	/* The flag given to HeapCreate applies to every call. */
+	h = HeapCreate(HEAP_GENERATE_EXCEPTIONS, 0, 0);
+	ASSERT_NE(NULL, h);
+	EXPECT_EQ(NULL, HeapAlloc(h, 0, (SIZE_T)1 << 50));
+	EXPECT_EQ(2, seen_calls);
+	EXPECT_EQ((ULONG_PTR)1 << 50, seen.ExceptionInformation[0]);
+	p = HeapAlloc(h, 0, 10);
+	ASSERT_NE(NULL, p);
+	EXPECT_EQ(NULL, HeapReAlloc(h, 0, p, (SIZE_T)1 << 50));
+	EXPECT_EQ(3, seen_calls);
+	EXPECT_EQ(STATUS_NO_MEMORY, seen.ExceptionCode);
+	EXPECT_EQ(10, HeapSize(h, 0, p));
+	EXPECT_TRUE(HeapDestroy(h));
+
+	/* A full fixed heap. */
+	fixed = HeapCreate(HEAP_GENERATE_EXCEPTIONS, 0, 0x10000);
+	ASSERT_NE(NULL, fixed);
+	EXPECT_EQ(NULL, HeapAlloc(fixed, 0, 0x20000));
+	EXPECT_EQ(4, seen_calls);
+	EXPECT_EQ(0x20000, seen.ExceptionInformation[0]);
+	EXPECT_TRUE(HeapDestroy(fixed));
+	EXPECT_TRUE(RemoveVectoredExceptionHandler(veh));
+}
+
+/*
+ * Corruption: with termination on corruption enabled, a double free or an
+ * overwritten block header raises STATUS_HEAP_CORRUPTION, non-continuable.
+ * In a child, since the process ends.
+ */
+static int corruption_fd = -1;
+
+static LONG CALLBACK report_and_exit(EXCEPTION_POINTERS *ep)
+{
+	EXCEPTION_RECORD *rec = ep->ExceptionRecord;
+	DWORD msg[2] = { rec->ExceptionCode, rec->ExceptionFlags };
+
+	if (write(corruption_fd, msg, sizeof(msg)) != sizeof(msg))
+		_exit(9);
+	_exit(42);
+}
+
+enum damage {
+	DOUBLE_FREE_SMALL,	/* a front-end block */
+	DOUBLE_FREE_BACKEND,
+	BAD_HEADER,
+	USE_AFTER_FREE,		/* a freed front-end block's link overwritten */
+	BAD_HEADER_REALLOC,
+};
+
+static void damage(enum damage how)
+{
+	HANDLE heap = HeapCreate(0, 0, 0);
+	char *p, *q, *blocks[0x20];
+	int i;
+
+	if (!heap)
+		_exit(2);
+	for (i = 0; i < 0x20; i++)
+		blocks[i] = HeapAlloc(heap, 0, 48);
+	for (i = 0; i < 0x20; i++)
+		HeapFree(heap, 0, blocks[i]);
+	switch (how) {
+	case DOUBLE_FREE_SMALL:
+		p = HeapAlloc(heap, 0, 48);
+		HeapFree(heap, 0, p);
+		HeapFree(heap, 0, p);
+		break;
+	case DOUBLE_FREE_BACKEND:
+		p = HeapAlloc(heap, 0, 0x5000);
+		HeapFree(heap, 0, p);
+		HeapFree(heap, 0, p);
+		break;
+	case BAD_HEADER:
+	case BAD_HEADER_REALLOC:
+		/* Back-end blocks, next to each other in the first segment. */
+		p = HeapAlloc(heap, 0, 0x5000);
+		q = HeapAlloc(heap, 0, 0x5000);
+		if (q != p + 0x5010)
+			_exit(4);
+		memset(p, 0x41, 0x5000 + 8);	/* into q's header */
+		if (how == BAD_HEADER)
+			HeapFree(heap, 0, q);
+		else
+			HeapReAlloc(heap, 0, q, 10);
+		break;
+	case USE_AFTER_FREE:
+		/*
+		 * A block back on its run's free list (HeapCompact empties
+		 * the thread's cache; q keeps the run in use), its link
+		 * overwritten so that it decodes to a misaligned pointer.
+		 */
+		q = HeapAlloc(heap, 0, 48);
+		p = HeapAlloc(heap, 0, 48);
+		HeapFree(heap, 0, p);
+		HeapCompact(heap, 0);
+		*(uintptr_t *)p = (((uintptr_t)p >> 12) & 15) ^ 1;
+		HeapAlloc(heap, 0, 48);
+		HeapFree(heap, 0, q);
+		break;
+	}
+	_exit(3);
+}
+
+TEST_F(heap, corruption_terminates)
+{
+	enum damage how;
+	int status, fds[2];
+	DWORD msg[2];
+	pid_t pid;
+
+	for (how = DOUBLE_FREE_SMALL; how <= BAD_HEADER_REALLOC; how++) {
+		ASSERT_EQ(0, pipe(fds));
+		pid = fork();
+		ASSERT_LE(0, pid);
+		if (pid == 0) {
+			corruption_fd = fds[1];
+			AddVectoredExceptionHandler(1, report_and_exit);
+			if (!HeapSetInformation(NULL,
+						HeapEnableTerminationOnCorruption,
+						NULL, 0))
+				_exit(1);
+			damage(how);
+		}
+		close(fds[1]);
+		ASSERT_EQ(pid, waitpid(pid, &status, 0));
+		EXPECT_TRUE(WIFEXITED(status)) TH_LOG("damage %d", how);
+		EXPECT_EQ(42, WEXITSTATUS(status)) TH_LOG("damage %d", how);
+		memset(msg, 0, sizeof(msg));
+		EXPECT_EQ(sizeof(msg), read(fds[0], msg, sizeof(msg)));
+		EXPECT_EQ(STATUS_HEAP_CORRUPTION, msg[0]) TH_LOG("damage %d", how);
+		EXPECT_EQ(EXCEPTION_NONCONTINUABLE, msg[1]);
+		close(fds[0]);
+	}
+}
+
+/* Unhandled, heap corruption ends the process. */
+TEST_F(heap, corruption_unhandled)
+{
+	int status;
+	pid_t pid;
+
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		HeapSetInformation(GetProcessHeap(),
+				   HeapEnableTerminationOnCorruption, NULL, 0);
+		damage(DOUBLE_FREE_SMALL);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_TRUE(WIFSIGNALED(status));
+}
+
+/* Without termination: the call fails; HeapValidate reports the damage. */
+TEST_F(heap, corruption_reported)
+{
+	char *p, *q, saved[16];
+
+	p = HeapAlloc(self->heap, 0, 0x5000);
+	q = HeapAlloc(self->heap, 0, 0x5000);
+	ASSERT_NE(NULL, p);
+	ASSERT_EQ(p + 0x5010, q);
+	EXPECT_TRUE(HeapValidate(self->heap, 0, NULL));
+	memcpy(saved, q - 16, 16);
+	memset(p, 0x41, 0x5000 + 16);
+	SetLastError(UNTOUCHED);
+	EXPECT_FALSE(HeapValidate(self->heap, 0, NULL));
+	EXPECT_FALSE(HeapValidate(self->heap, 0, q));
+	EXPECT_EQ(UNTOUCHED, GetLastError());
+	EXPECT_FALSE(HeapFree(self->heap, 0, q));
+	EXPECT_EQ(ERROR_INVALID_PARAMETER, GetLastError());
+	memcpy(q - 16, saved, 16);
+	EXPECT_TRUE(HeapValidate(self->heap, 0, NULL));
+	EXPECT_TRUE(HeapFree(self->heap, 0, q));
+	EXPECT_TRUE(HeapFree(self->heap, 0, p));
+	EXPECT_TRUE(HeapValidate(self->heap, 0, NULL));
+}
+
+/*
+ * 96: HeapCompatibilityInformation: 0 until 0x12 allocations of one size
+ * turn the low-fragmentation front end on (2), or it is set; it cannot be
+ * turned off, nor on for a HEAP_NO_SERIALIZE heap.
+ */
+TEST_F(heap, compatibility_information)
+{
+	SIZE_T size;
+	ULONG info;
+	char buf[8];
+	HANDLE h;
+
+	size = 0xcccc;
+	SetLastError(UNTOUCHED);
+	EXPECT_FALSE(HeapQueryInformation(NULL, HeapCompatibilityInformation,
+					  &info, sizeof(info), &size));
+	EXPECT_EQ(ERROR_NOACCESS, GetLastError());
+	EXPECT_EQ(0, size);
+
+	size = 0;
+	EXPECT_FALSE(HeapQueryInformation(self->heap,
+					  HeapCompatibilityInformation, NULL, 0,
+					  &size));
+	EXPECT_EQ(ERROR_INSUFFICIENT_BUFFER, GetLastError());
+	EXPECT_EQ(sizeof(ULONG), size);
+	SetLastError(UNTOUCHED);
+	EXPECT_FALSE(HeapQueryInformation(self->heap,
+					  HeapCompatibilityInformation, NULL, 0,
+					  NULL));
+	EXPECT_EQ(ERROR_INSUFFICIENT_BUFFER, GetLastError());
+	memset(buf, 0xcc, sizeof(buf));
+	SetLastError(UNTOUCHED);
+	EXPECT_TRUE(HeapQueryInformation(self->heap,
+					 HeapCompatibilityInformation, buf,
+					 sizeof(ULONG) + 1, NULL));
+	EXPECT_EQ(UNTOUCHED, GetLastError());
+	memcpy(&info, buf, sizeof(info));
+	EXPECT_EQ(0, info);
+	EXPECT_EQ((char)0xcc, buf[4]);
+
+	info = 2;
+	EXPECT_TRUE(HeapSetInformation(self->heap, HeapCompatibilityInformation,
+				       &info, sizeof(info)));
+	info = 0xcccccccc;
+	EXPECT_TRUE(HeapQueryInformation(self->heap,
+					 HeapCompatibilityInformation, &info,
+					 sizeof(info), &size));
+	EXPECT_EQ(2, info);
+	info = 0;
+	SetLastError(UNTOUCHED);
+	EXPECT_FALSE(HeapSetInformation(self->heap,
+					HeapCompatibilityInformation, &info,
+					sizeof(info)));
+	EXPECT_EQ(ERROR_GEN_FAILURE, GetLastError());
+	info = 1;
+	EXPECT_FALSE(HeapSetInformation(self->heap,
+					HeapCompatibilityInformation, &info,
+					sizeof(info)));
+	EXPECT_EQ(ERROR_GEN_FAILURE, GetLastError());
+	EXPECT_TRUE(HeapQueryInformation(self->heap,
+					 HeapCompatibilityInformation, &info,
+					 sizeof(info), &size));
+	EXPECT_EQ(2, info);
+	/* Not a ULONG; not a value. */
+	info = 2;
+	EXPECT_FALSE(HeapSetInformation(self->heap,
+					HeapCompatibilityInformation, &info, 8));
+	EXPECT_EQ(ERROR_BAD_LENGTH, GetLastError());
+	info = 3;
+	EXPECT_FALSE(HeapSetInformation(self->heap,
+					HeapCompatibilityInformation, &info,
+					sizeof(info)));
+	EXPECT_EQ(ERROR_INVALID_PARAMETER, GetLastError());
+
+	h = HeapCreate(HEAP_NO_SERIALIZE, 0, 0);
+	ASSERT_NE(NULL, h);
+	info = 2;
+	SetLastError(UNTOUCHED);
+	EXPECT_FALSE(HeapSetInformation(h, HeapCompatibilityInformation, &info,
+					sizeof(info)));
+	EXPECT_EQ(ERROR_INVALID_PARAMETER, GetLastError());
+	info = 0;
+	EXPECT_TRUE(HeapSetInformation(h, HeapCompatibilityInformation, &info,
+				       sizeof(info)));
+	EXPECT_TRUE(HeapDestroy(h));
+}
+
+static ULONG compat(HANDLE heap)
+{
+	ULONG info = 0xcccccccc;
+
+	HeapQueryInformation(heap, HeapCompatibilityInformation, &info,
+			     sizeof(info), NULL);
+	return info;
+}
+
+/* 96: 0x12 same-size allocations switch the front end on; 0x11 do not. */
+TEST_F(heap, lfh_pattern)
+{
+	void *ptrs[0x12];
+	HANDLE h;
+	int i;
+
+	for (i = 0; i < 0x11; i++)
+		ptrs[i] = HeapAlloc(self->heap, 0, 0);
+	for (i = 0; i < 0x11; i++)
+		HeapFree(self->heap, 0, ptrs[i]);
+	EXPECT_EQ(0, compat(self->heap));
+	ptrs[0] = HeapAlloc(self->heap, 0, 0);
+	HeapFree(self->heap, 0, ptrs[0]);
+	EXPECT_EQ(2, compat(self->heap));
+
+	/* Not on a HEAP_NO_SERIALIZE heap, nor on a fixed one. */
+	h = HeapCreate(HEAP_NO_SERIALIZE, 0, 0);
+	ASSERT_NE(NULL, h);
+	for (i = 0; i < 0x12; i++)
+		ptrs[i] = HeapAlloc(h, 0, 0);
+	for (i = 0; i < 0x12; i++)
+		HeapFree(h, 0, ptrs[i]);
+	EXPECT_EQ(0, compat(h));
+	EXPECT_TRUE(HeapDestroy(h));
+	h = HeapCreate(0, 0, 0x100000);
+	ASSERT_NE(NULL, h);
+	for (i = 0; i < 0x12; i++)
+		ptrs[i] = HeapAlloc(h, 0, 24);
+	EXPECT_EQ(0, compat(h));
+	EXPECT_TRUE(HeapDestroy(h));
+}
+
+/* Other information classes. */
+TEST_F(heap, other_information)
+{
+	HEAP_OPTIMIZE_RESOURCES_INFORMATION opt = {
+		.Version = HEAP_OPTIMIZE_RESOURCES_CURRENT_VERSION,
+	};
+	ULONG info;
+
+	EXPECT_TRUE(HeapSetInformation(NULL, HeapOptimizeResources, &opt,
+				       sizeof(opt)));
+	EXPECT_TRUE(HeapSetInformation(self->heap, HeapOptimizeResources, &opt,
+				       sizeof(opt)));
+	opt.Version = 2;
+	SetLastError(UNTOUCHED);
+	EXPECT_FALSE(HeapSetInformation(NULL, HeapOptimizeResources, &opt,
+					sizeof(opt)));
+	EXPECT_EQ(ERROR_INVALID_PARAMETER, GetLastError());
+	SetLastError(UNTOUCHED);
+	EXPECT_FALSE(HeapSetInformation(self->heap, (HEAP_INFORMATION_CLASS)5,
+					&info, sizeof(info)));
+	EXPECT_EQ(ERROR_INVALID_PARAMETER, GetLastError());
+	SetLastError(UNTOUCHED);
+	EXPECT_FALSE(HeapQueryInformation(self->heap,
+					  HeapEnableTerminationOnCorruption,
+					  &info, sizeof(info), NULL));
+	EXPECT_EQ(ERROR_INVALID_PARAMETER, GetLastError());
+}
+
+/*
+ * 97: HeapLock blocks other threads' HeapAlloc and HeapFree, unless they
+ * pass HEAP_NO_SERIALIZE, and their HeapLock. A HEAP_NO_SERIALIZE heap is
+ * never locked. Once the front end serves a size, its allocations are not
+ * blocked, but HeapLock still is.
+ */
+struct worker {
+	HANDLE heap;
+	DWORD flags;
+	bool lock;
+	int done;
+};
+
+static void *heap_worker(void *arg)
+{
+	struct worker *w = arg;
+	void *p;
+
+	if (w->lock)
+		HeapLock(w->heap);
+	p = HeapAlloc(w->heap, w->flags, 0);
+	HeapFree(w->heap, w->flags, p);
+	if (w->lock)
+		HeapUnlock(w->heap);
+	__atomic_store_n(&w->done, p ? 1 : 2, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { .tv_sec = ms / 1000,
+			       .tv_nsec = (ms % 1000) * 1000000 };
+
+	nanosleep(&ts, NULL);
+}
+
+/* Whether a worker doing @lock, @flags on @heap gets through a HeapLock. */
+static int blocked_by_lock(HANDLE heap, DWORD flags, bool lock)
+{
+	struct worker w = { .heap = heap, .flags = flags, .lock = lock };
+	int waited, blocked;
+	pthread_t t;
+
+	if (!HeapLock(heap))
+		return -1;
+	if (pthread_create(&t, NULL, heap_worker, &w))
+		return -1;
+	for (waited = 0; waited < 20000 && !__atomic_load_n(&w.done, __ATOMIC_ACQUIRE);
+	     waited += 10)
+		sleep_ms(10);
+	blocked = !__atomic_load_n(&w.done, __ATOMIC_ACQUIRE);
+	HeapUnlock(heap);
+	pthread_join(t, NULL);
+	return w.done == 1 ? blocked : -1;
+}
+
+/* Not blocked within 20 s, or blocked 300 ms: fast enough either way. */
+static int blocked_quick(HANDLE heap, DWORD flags, bool lock)
+{
+	struct worker w = { .heap = heap, .flags = flags, .lock = lock };
+	pthread_t t;
+	int blocked;
+
+	if (!HeapLock(heap))
+		return -1;
+	if (pthread_create(&t, NULL, heap_worker, &w))
+		return -1;
+	sleep_ms(300);
+	blocked = !__atomic_load_n(&w.done, __ATOMIC_ACQUIRE);
+	HeapUnlock(heap);
+	pthread_join(t, NULL);
+	return w.done == 1 ? blocked : -1;
+}
+
+TEST_F_TIMEOUT(heap, heap_lock, 120)
+{
+	void *ptrs[0x12];
+	HANDLE h;
+	int i;
+
+	h = HeapCreate(HEAP_NO_SERIALIZE, 0, 0);
+	ASSERT_NE(NULL, h);
+	EXPECT_EQ(0, blocked_by_lock(h, 0, true));
+	EXPECT_EQ(0, blocked_by_lock(h, 0, false));
+	EXPECT_TRUE(HeapDestroy(h));
+
+	EXPECT_EQ(1, blocked_quick(self->heap, 0, true));
+	EXPECT_EQ(1, blocked_quick(self->heap, 0, false));
+	EXPECT_EQ(0, blocked_by_lock(self->heap, HEAP_NO_SERIALIZE, false));
+
+	/* The front end on for size 0: allocation passes, locking not. */
+	for (i = 0; i < 0x12; i++)
+		ptrs[i] = HeapAlloc(self->heap, 0, 0);
+	for (i = 0; i < 0x12; i++)
+		HeapFree(self->heap, 0, ptrs[i]);
+	ASSERT_EQ(2, compat(self->heap));
+	EXPECT_EQ(1, blocked_quick(self->heap, 0, true));
+	EXPECT_EQ(0, blocked_by_lock(self->heap, 0, false));
+
+	/* HeapLock is recursive in its thread. */
+	EXPECT_TRUE(HeapLock(self->heap));
+	EXPECT_TRUE(HeapLock(self->heap));
+	ptrs[0] = HeapAlloc(self->heap, 0, 5000);
+	EXPECT_NE(NULL, ptrs[0]);
+	EXPECT_TRUE(HeapFree(self->heap, 0, ptrs[0]));
+	EXPECT_TRUE(HeapUnlock(self->heap));
+	EXPECT_TRUE(HeapUnlock(self->heap));
+	SetLastError(UNTOUCHED);
+	EXPECT_FALSE(HeapLock((HANDLE)0xdeadbeef0000));
+	EXPECT_EQ(ERROR_INVALID_HANDLE, GetLastError());
+}
+
+/* 97: HeapSummary wants cb set; cbAllocated sums the live blocks. */
+TEST_F(heap, summary)
+{
+	static const SIZE_T sizes[] = { 0, 1, 24, 123, 456, 5000, 70000, 2 << 20 };
+	HEAP_SUMMARY sum;
+	SIZE_T total = 0;
+	void *ptrs[64];
+	unsigned int i;
+
+	memset(&sum, 0, sizeof(sum));
+	sum.cb = sizeof(sum) - 1;
+	SetLastError(UNTOUCHED);
+	EXPECT_FALSE(HeapSummary(self->heap, 0, &sum));
+	EXPECT_EQ(ERROR_INVALID_PARAMETER, GetLastError());
+	sum.cb = 0;
+	EXPECT_FALSE(HeapSummary(self->heap, 0, &sum));
+	EXPECT_EQ(ERROR_INVALID_PARAMETER, GetLastError());
+
+	for (i = 0; i < 64; i++) {
+		ptrs[i] = HeapAlloc(self->heap, 0, sizes[i % 8]);
+		ASSERT_NE(NULL, ptrs[i]);
+		total += sizes[i % 8];
+	}
+	memset(&sum, 0xcc, sizeof(sum));
+	sum.cb = sizeof(sum);
+	SetLastError(UNTOUCHED);
+	EXPECT_TRUE(HeapSummary(self->heap, 0, &sum));
+	EXPECT_EQ(UNTOUCHED, GetLastError());
+	EXPECT_EQ(sizeof(sum), sum.cb);
+	EXPECT_EQ(total, sum.cbAllocated);
+	EXPECT_LE(total, sum.cbCommitted);
+	EXPECT_LE(sum.cbCommitted, sum.cbReserved);
+	EXPECT_LE(sum.cbReserved, sum.cbMaxReserve);
+	for (i = 0; i < 64; i += 2) {
+		EXPECT_TRUE(HeapFree(self->heap, 0, ptrs[i]));
+		total -= sizes[i % 8];
+	}
+	EXPECT_TRUE(HeapSummary(self->heap, 0, &sum));
+	EXPECT_EQ(total, sum.cbAllocated);
+}
+
+/*
+ * 98: HeapWalk of a new heap: its region, its one free block, its
+ * uncommitted range, then ERROR_NO_MORE_ITEMS; large blocks come last.
+ */
+TEST_F(heap, walk_layout)
+{
+	PROCESS_HEAP_ENTRY e[16], before[16];
+	void *p, *q;
+	DWORD err;
+	int n;
+
+	n = walk(self->heap, e, 16, &err);
+	EXPECT_EQ(ERROR_NO_MORE_ITEMS, err);
+	ASSERT_EQ(3, n);
+	EXPECT_EQ(PROCESS_HEAP_REGION, e[0].wFlags);
+	EXPECT_EQ(self->heap, e[0].lpData);
+	EXPECT_GE(0x1000, e[0].cbData);
+	EXPECT_EQ(0, e[0].cbOverhead);
+	EXPECT_EQ(0, e[0].iRegionIndex);
+	EXPECT_EQ(0x400 * sizeof(void *), e[0].Region.dwCommittedSize);
+	EXPECT_EQ(0x10000 - e[0].Region.dwCommittedSize,
+		  e[0].Region.dwUnCommittedSize);
+	EXPECT_EQ((char *)e[0].lpData + e[0].cbData + 2 * sizeof(void *),
+		  e[0].Region.lpFirstBlock);
+	EXPECT_EQ((char *)e[2].lpData + e[2].cbData, e[0].Region.lpLastBlock);
+
+	EXPECT_EQ(0, e[1].wFlags);
+	EXPECT_NE(NULL, e[1].lpData);
+	EXPECT_NE(0, e[1].cbData);
+	EXPECT_NE(0, e[1].cbOverhead);
+	EXPECT_EQ(0, e[1].iRegionIndex);
+
+	EXPECT_EQ(PROCESS_HEAP_UNCOMMITTED_RANGE, e[2].wFlags);
+	EXPECT_EQ((char *)e[0].lpData + e[0].Region.dwCommittedSize,
+		  e[2].lpData);
+	EXPECT_EQ((char *)e[1].lpData + e[1].cbData + 2 * e[1].cbOverhead,
+		  e[2].lpData);
+	EXPECT_EQ(e[0].Region.dwUnCommittedSize, e[2].cbData);
+	EXPECT_EQ(0, e[2].cbOverhead);
+	EXPECT_EQ(0, e[2].iRegionIndex);
+	memcpy(before, e, sizeof(e));
+
+	/* Large blocks: after the regions, busy, in region 64. */
+	p = HeapAlloc(self->heap, HEAP_ZERO_MEMORY, 5 * A);
+	ASSERT_NE(NULL, p);
+	q = HeapAlloc(self->heap, HEAP_ZERO_MEMORY, 5 * A);
+	ASSERT_NE(NULL, q);
+	n = walk(self->heap, e, 16, &err);
+	ASSERT_EQ(5, n);
+	EXPECT_EQ(0, memcmp(before, e, 3 * sizeof(e[0])));
+	EXPECT_EQ(PROCESS_HEAP_ENTRY_BUSY, e[3].wFlags);
+	EXPECT_EQ(p, e[3].lpData);
+	EXPECT_EQ(5 * A, e[3].cbData);
+	EXPECT_EQ(64, e[3].iRegionIndex);
+	EXPECT_EQ(PROCESS_HEAP_ENTRY_BUSY, e[4].wFlags);
+	EXPECT_EQ(q, e[4].lpData);
+	EXPECT_TRUE(HeapFree(self->heap, 0, q));
+	EXPECT_TRUE(HeapFree(self->heap, 0, p));
+	n = walk(self->heap, e, 16, &err);
+	ASSERT_EQ(3, n);
+	EXPECT_EQ(0, memcmp(before, e, 3 * sizeof(e[0])));
+
+	/* Small blocks. */
+	p = HeapAlloc(self->heap, HEAP_ZERO_MEMORY, 123);
+	ASSERT_NE(NULL, p);
+	n = walk(self->heap, e, 16, &err);
+	ASSERT_EQ(4, n);
+	EXPECT_EQ(0, memcmp(before, e, sizeof(e[0])));
+	EXPECT_EQ(PROCESS_HEAP_ENTRY_BUSY, e[1].wFlags);
+	EXPECT_EQ(p, e[1].lpData);
+	EXPECT_EQ(123, e[1].cbData);
+	EXPECT_NE(0, e[1].cbOverhead);
+	EXPECT_EQ(0, e[2].wFlags);
+	EXPECT_EQ((char *)e[1].lpData + e[1].cbData + e[1].cbOverhead +
+		  2 * sizeof(void *), e[2].lpData);
+	EXPECT_EQ(PROCESS_HEAP_UNCOMMITTED_RANGE, e[3].wFlags);
+	EXPECT_EQ((char *)e[2].lpData + e[2].cbData + 2 * e[2].cbOverhead,
+		  e[3].lpData);
+
+	q = HeapAlloc(self->heap, HEAP_ZERO_MEMORY, 456);
+	ASSERT_NE(NULL, q);
+	n = walk(self->heap, e, 16, &err);
+	ASSERT_EQ(5, n);
+	EXPECT_EQ(PROCESS_HEAP_ENTRY_BUSY, e[2].wFlags);
+	EXPECT_EQ(q, e[2].lpData);
+	EXPECT_EQ(456, e[2].cbData);
+	EXPECT_NE(0, e[2].cbOverhead);
+	EXPECT_EQ(0, e[3].wFlags);
+	EXPECT_EQ(PROCESS_HEAP_UNCOMMITTED_RANGE, e[4].wFlags);
+	EXPECT_TRUE(HeapFree(self->heap, 0, q));
+	EXPECT_TRUE(HeapFree(self->heap, 0, p));
+
+	/* Errors: no entry; an lpData that is nothing of the heap. */
+	SetLastError(UNTOUCHED);
+	EXPECT_FALSE(HeapWalk(self->heap, NULL));
+	EXPECT_EQ(ERROR_NOACCESS, GetLastError());
+	memset(e, 0, sizeof(e[0]));
+	e[0].lpData = (void *)0xdeadbe00;
+	EXPECT_FALSE(HeapWalk(self->heap, e));
+	EXPECT_EQ(ERROR_INVALID_PARAMETER, GetLastError());
+	SetLastError(UNTOUCHED);
+	EXPECT_FALSE(HeapWalk((HANDLE)0xdeadbeef0000, e));
+	EXPECT_EQ(ERROR_INVALID_HANDLE, GetLastError());
+}
+
+/* HeapCompact: the largest free block; nothing else changes. */
+TEST_F(heap, compact)
+{
+	SIZE_T largest;
+	void *p;
+
+	SetLastError(UNTOUCHED);
+	largest = HeapCompact(self->heap, 0);
+	EXPECT_LT(0x1000, largest);
+	EXPECT_EQ(UNTOUCHED, GetLastError());
+	p = HeapAlloc(self->heap, 0, largest);
+	ASSERT_NE(NULL, p);
+	EXPECT_TRUE(HeapFree(self->heap, 0, p));
+	SetLastError(UNTOUCHED);
+	EXPECT_EQ(0, HeapCompact((HANDLE)0xdeadbeef0000, 0));
+	EXPECT_EQ(ERROR_INVALID_HANDLE, GetLastError());
+}
+
+/* GetProcessHeap: one heap, created once, from any thread. */
+static void *process_heap_thread(void *arg)
+{
+	void *p = HeapAlloc(GetProcessHeap(), 0, 32);
+
+	HeapFree(GetProcessHeap(), 0, p);
+	return GetProcessHeap();
+}
+
+TEST_F(heap, process_heap)
+{
+	HANDLE ph = GetProcessHeap();
+	pthread_t t;
+	void *ret, *p;
+
+	ASSERT_NE(NULL, ph);
+	EXPECT_EQ(0, (uintptr_t)ph & 0xffff);
+	EXPECT_EQ(ph, GetProcessHeap());
+	ASSERT_EQ(0, pthread_create(&t, NULL, process_heap_thread, NULL));
+	ASSERT_EQ(0, pthread_join(t, &ret));
+	EXPECT_EQ(ph, ret);
+	p = HeapAlloc(ph, HEAP_ZERO_MEMORY, 100);
+	ASSERT_NE(NULL, p);
+	EXPECT_TRUE(all_zero(p, 100));
+	EXPECT_TRUE(HeapValidate(ph, 0, p));
+	EXPECT_TRUE(HeapFree(ph, 0, p));
+	EXPECT_TRUE(HeapValidate(ph, 0, NULL));
+}
+
+/* A forked child has its own process heap; its parent's heaps are gone. */
+TEST_F(heap, fork_child)
+{
+	char *p = HeapAlloc(GetProcessHeap(), 0, 64);
+	int status;
+	pid_t pid;
+
+	ASSERT_NE(NULL, p);
+	strcpy(p, "parent");
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		HANDLE heaps[8];
+		char *q;
+
+		if (GetProcessHeaps(8, heaps) != 1 || heaps[0] != GetProcessHeap())
+			_exit(1);
+		if (HeapValidate(GetProcessHeap(), 0, p))
+			_exit(2);
+		q = HeapAlloc(GetProcessHeap(), 0, 64);
+		if (!q || !HeapFree(GetProcessHeap(), 0, q))
+			_exit(3);
+		if (HeapDestroy(self->heap))
+			_exit(4);
+		_exit(0);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_TRUE(WIFEXITED(status));
+	EXPECT_EQ(0, WEXITSTATUS(status));
+	EXPECT_STREQ("parent", p);
+	EXPECT_TRUE(HeapFree(GetProcessHeap(), 0, p));
+}
+
+/* HEAP_CREATE_ENABLE_EXECUTE: blocks can hold code. */
+TEST_F(heap, enable_execute)
+{
+	MEMORY_BASIC_INFORMATION mbi;
+	HANDLE h = HeapCreate(HEAP_CREATE_ENABLE_EXECUTE, 0, 0);
+	unsigned char *code, *big;
+
+	ASSERT_NE(NULL, h);
+	ASSERT_EQ(sizeof(mbi), VirtualQuery(h, &mbi, sizeof(mbi)));
+	EXPECT_EQ(PAGE_EXECUTE_READWRITE, mbi.Protect);
+	code = HeapAlloc(h, 0, 16);
+	ASSERT_NE(NULL, code);
+	code[0] = 0xb8;				/* mov eax, 42 */
+	memcpy(code + 1, &(int){ 42 }, 4);
+	code[5] = 0xc3;				/* ret */
+	EXPECT_EQ(42, ((int (*)(void))code)());
+	big = HeapAlloc(h, 0, 2 << 20);
+	ASSERT_NE(NULL, big);
+	ASSERT_EQ(sizeof(mbi), VirtualQuery(big, &mbi, sizeof(mbi)));
+	EXPECT_EQ(PAGE_EXECUTE_READWRITE, mbi.Protect);
+	EXPECT_TRUE(HeapDestroy(h));
+
+	ASSERT_EQ(sizeof(mbi), VirtualQuery(self->heap, &mbi, sizeof(mbi)));
+	EXPECT_EQ(PAGE_READWRITE, mbi.Protect);
+}
+
+/* A pseudo-random generator, so that runs repeat. */
+static uint64_t rng(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
+static SIZE_T random_size(uint64_t *s)
+{
+	unsigned int r = rng(s) % 1000;
+
+	if (r < 700)
+		return rng(s) % 257;
+	if (r < 950)
+		return rng(s) % 16385;
+	if (r < 995)
+		return rng(s) % 0x40000;
+	return 0xff000 + rng(s) % 0x100000;
+}
+
+static unsigned char pattern(unsigned int slot, SIZE_T i)
+{
+	return (unsigned char)(slot * 31 + i * 7 + (i >> 8));
+}
+
+/* What fill() writes: all of a small block, the ends and every 1 KiB of a big one. */
+static SIZE_T fill_step(SIZE_T i, SIZE_T size)
+{
+	return size > 4096 && i >= 256 && i < size - 256 ? 1024 : 1;
+}
+
+static void fill(unsigned char *p, SIZE_T size, unsigned int slot)
+{
+	SIZE_T i;
+
+	for (i = 0; i < size; i += fill_step(i, size))
+		p[i] = pattern(slot, i);
+}
+
+/* Check what fill(p, size, slot) wrote below @limit. */
+static bool check_below(const unsigned char *p, SIZE_T size, SIZE_T limit,
+			unsigned int slot)
+{
+	SIZE_T i;
+
+	for (i = 0; i < size && i < limit; i += fill_step(i, size))
+		if (p[i] != pattern(slot, i))
+			return false;
+	return true;
+}
+
+static bool check(const unsigned char *p, SIZE_T size, unsigned int slot)
+{
+	return check_below(p, size, size, slot);
+}
+
+#define NSLOTS	3000
+
+/* Thousands of blocks of random sizes: contents, sizes, HeapValidate. */
+TEST_F_TIMEOUT(heap, random_blocks, 300)
+{
+	static unsigned char *ptr[NSLOTS];
+	static SIZE_T size[NSLOTS];
+	uint64_t seed = 0x1234567;
+	unsigned int i, slot;
+	SIZE_T n;
+
+	memset(ptr, 0, sizeof(ptr));
+	for (i = 0; i < 30000; i++) {
+		slot = rng(&seed) % NSLOTS;
+		if (ptr[slot]) {
+			ASSERT_EQ(size[slot], HeapSize(self->heap, 0, ptr[slot]));
+			ASSERT_TRUE(check(ptr[slot], size[slot], slot))
+				TH_LOG("slot %u size %zu", slot, size[slot]);
+		}
+		switch (rng(&seed) % 3) {
+		case 0:
+			if (ptr[slot])
+				ASSERT_TRUE(HeapFree(self->heap, 0, ptr[slot]));
+			ptr[slot] = NULL;
+			break;
+		case 1:
+			if (!ptr[slot])
+				break;
+			n = random_size(&seed);
+			ptr[slot] = HeapReAlloc(self->heap, 0, ptr[slot], n);
+			ASSERT_NE(NULL, ptr[slot]);
+			ASSERT_TRUE(check_below(ptr[slot], size[slot], n, slot))
+				TH_LOG("slot %u size %zu to %zu", slot, size[slot], n);
+			size[slot] = n;
+			fill(ptr[slot], n, slot);
+			break;
+		default:
+			if (ptr[slot])
+				HeapFree(self->heap, 0, ptr[slot]);
+			size[slot] = random_size(&seed);
+			ptr[slot] = HeapAlloc(self->heap, 0, size[slot]);
+			ASSERT_NE(NULL, ptr[slot]);
+			EXPECT_EQ(0, (uintptr_t)ptr[slot] & 15);
+			fill(ptr[slot], size[slot], slot);
+			break;
+		}
+		if (i % 10000 == 9999)
+			ASSERT_TRUE(HeapValidate(self->heap, 0, NULL));
+	}
+	for (slot = 0; slot < NSLOTS; slot++) {
+		if (!ptr[slot])
+			continue;
+		ASSERT_TRUE(check(ptr[slot], size[slot], slot));
+		ASSERT_TRUE(HeapFree(self->heap, 0, ptr[slot]));
+	}
+	ASSERT_TRUE(HeapValidate(self->heap, 0, NULL));
+}
+
+/* Blocks allocated in one thread, freed in another. */
+#define RING	256
+
+struct ring {
+	HANDLE heap;
+	void *slot[RING];
+	SIZE_T size[RING];
+	unsigned int head, tail;	/* producer writes head, consumer tail */
+	unsigned int count;
+	int bad;
+};
+
+static void *producer(void *arg)
+{
+	struct ring *r = arg;
+	uint64_t seed = 99;
+	unsigned int i, h;
+	SIZE_T n;
+	void *p;
+
+	for (i = 0; i < r->count; i++) {
+		h = r->head;
+		while (h - __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE) == RING)
+			sched_yield();
+		n = rng(&seed) % 300;
+		p = HeapAlloc(r->heap, 0, n);
+		if (!p) {
+			r->bad++;
+			continue;
+		}
+		fill(p, n, h % RING);
+		r->slot[h % RING] = p;
+		r->size[h % RING] = n;
+		__atomic_store_n(&r->head, h + 1, __ATOMIC_RELEASE);
+	}
+	return NULL;
+}
+
+static void *consumer(void *arg)
+{
+	struct ring *r = arg;
+	unsigned int i, t;
+
+	for (i = 0; i < r->count; i++) {
+		t = r->tail;
+		while (__atomic_load_n(&r->head, __ATOMIC_ACQUIRE) == t)
+			sched_yield();
+		if (!check(r->slot[t % RING], r->size[t % RING], t % RING) ||
+		    HeapSize(r->heap, 0, r->slot[t % RING]) != r->size[t % RING] ||
+		    !HeapFree(r->heap, 0, r->slot[t % RING]))
+			r->bad++;
+		__atomic_store_n(&r->tail, t + 1, __ATOMIC_RELEASE);
+	}
+	return NULL;
+}
+
+TEST_F_TIMEOUT(heap, cross_thread_free, 300)
+{
+	struct ring r = { .heap = self->heap, .count = 40000 };
+	HEAP_SUMMARY sum = { .cb = sizeof(sum) };
+	pthread_t pt, ct;
+
+	ASSERT_EQ(0, pthread_create(&pt, NULL, producer, &r));
+	ASSERT_EQ(0, pthread_create(&ct, NULL, consumer, &r));
+	ASSERT_EQ(0, pthread_join(pt, NULL));
+	ASSERT_EQ(0, pthread_join(ct, NULL));
+	EXPECT_EQ(0, r.bad);
+	EXPECT_TRUE(HeapValidate(self->heap, 0, NULL));
+	/* Everything came back: a summary counts no live block. */
+	EXPECT_TRUE(HeapSummary(self->heap, 0, &sum));
+	EXPECT_EQ(0, sum.cbAllocated);
+}
+
+/* Threads trading blocks through a shared array (larson-style). */
+struct trade {
+	HANDLE heap;
+	void *volatile *slots;
+	unsigned int nslots, rounds, seed;
+	int bad;
+};
+
+static void *trader(void *arg)
+{
+	struct trade *t = arg;
+	uint64_t seed = t->seed;
+	unsigned int i, s;
+	SIZE_T n;
+	void *p, *old;
+
+	for (i = 0; i < t->rounds; i++) {
+		s = rng(&seed) % t->nslots;
+		n = 16 + rng(&seed) % 200;
+		p = HeapAlloc(t->heap, 0, n);
+		if (!p) {
+			t->bad++;
+			continue;
+		}
+		memset(p, (unsigned char)n, n);
+		*(SIZE_T *)p = n;
+		old = __atomic_exchange_n(&t->slots[s], p, __ATOMIC_ACQ_REL);
+		if (old) {
+			n = *(SIZE_T *)old;
+			if (HeapSize(t->heap, 0, old) != n ||
+			    ((unsigned char *)old)[n - 1] != (unsigned char)n ||
+			    !HeapFree(t->heap, 0, old))
+				t->bad++;
+		}
+	}
+	return NULL;
+}
+
+TEST_F_TIMEOUT(heap, cross_thread_trade, 300)
+{
+	static void *volatile slots[1000];
+	struct trade t[4];
+	pthread_t th[4];
+	unsigned int i;
+
+	for (i = 0; i < 4; i++) {
+		t[i] = (struct trade){ .heap = self->heap, .slots = slots,
+				       .nslots = 1000, .rounds = 20000,
+				       .seed = i + 1 };
+		ASSERT_EQ(0, pthread_create(&th[i], NULL, trader, &t[i]));
+	}
+	for (i = 0; i < 4; i++) {
+		ASSERT_EQ(0, pthread_join(th[i], NULL));
+		EXPECT_EQ(0, t[i].bad);
+	}
+	for (i = 0; i < 1000; i++)
+		if (slots[i])
+			EXPECT_TRUE(HeapFree(self->heap, 0, slots[i]));
+	EXPECT_TRUE(HeapValidate(self->heap, 0, NULL));
+}
+
+/* A fixed heap filled to exhaustion, emptied, and filled the same again. */
+static unsigned int fill_heap(HANDLE heap, void **ptrs, unsigned int max,
+			      DWORD *err)
+{
+	uint64_t seed = 7;
+	unsigned int n = 0;
+	SIZE_T size;
+
+	*err = 0;
+	while (n < max) {
+		size = 16 + rng(&seed) % 4000;
+		SetLastError(UNTOUCHED);
+		ptrs[n] = HeapAlloc(heap, 0, size);
+		if (!ptrs[n]) {
+			*err = GetLastError();
+			break;
+		}
+		fill(ptrs[n], size, n);
+		n++;
+	}
+	return n;
+}
+
+TEST_F_TIMEOUT(heap, fixed_heap_exhaustion, 120)
+{
+	static void *ptrs[4096];
+	HANDLE heap = HeapCreate(0, 0, 0x100000);
+	unsigned int n1, n2, i;
+	SIZE_T largest;
+	uint64_t seed = 3;
+	DWORD err;
+	void *p;
+
+	ASSERT_NE(NULL, heap);
+	n1 = fill_heap(heap, ptrs, 4096, &err);
+	EXPECT_EQ(ERROR_NOT_ENOUGH_MEMORY, err);
+	EXPECT_LT(200, n1);
+	EXPECT_TRUE(HeapValidate(heap, 0, NULL));
+	/* Empty it in random order. */
+	for (i = n1; i > 1; i--) {
+		unsigned int j = rng(&seed) % i;
+
+		p = ptrs[j];
+		ptrs[j] = ptrs[i - 1];
+		ptrs[i - 1] = p;
+	}
+	for (i = 0; i < n1; i++)
+		ASSERT_TRUE(HeapFree(heap, 0, ptrs[i]));
+	EXPECT_TRUE(HeapValidate(heap, 0, NULL));
+	/*
+	 * All of it free again: two blocks of half of it fit (one of all of
+	 * it would be a large block, which fixed heaps refuse).
+	 */
+	p = HeapAlloc(heap, 0, 0x7f000);
+	ASSERT_NE(NULL, p);
+	ASSERT_NE(NULL, ptrs[0] = HeapAlloc(heap, 0, 0x7f000));
+	EXPECT_TRUE(HeapFree(heap, 0, ptrs[0]));
+	EXPECT_TRUE(HeapFree(heap, 0, p));
+	largest = HeapCompact(heap, 0);
+	EXPECT_LT(0x1000, largest);
+	p = HeapAlloc(heap, 0, largest);
+	ASSERT_NE(NULL, p);
+	EXPECT_TRUE(HeapFree(heap, 0, p));
+	n2 = fill_heap(heap, ptrs, 4096, &err);
+	EXPECT_EQ(n1, n2);
+	for (i = 0; i < n2; i++)
+		ASSERT_TRUE(HeapFree(heap, 0, ptrs[i]));
+	EXPECT_TRUE(HeapDestroy(heap));
+}
+
+/* HeapWalk lists every block allocated, with its size, and nothing more. */
+TEST_F_TIMEOUT(heap, walk_matches_allocations, 120)
+{
+	static unsigned char *ptr[2000];
+	static SIZE_T size[2000];
+	static bool found[2000];
+	PROCESS_HEAP_ENTRY e;
+	uint64_t seed = 5;
+	unsigned int i, busy = 0, lo, hi, mid;
+	unsigned int order[2000];
+
+	for (i = 0; i < 2000; i++) {
+		size[i] = random_size(&seed);
+		ptr[i] = HeapAlloc(self->heap, 0, size[i]);
+		ASSERT_NE(NULL, ptr[i]);
+	}
+	for (i = 0; i < 2000; i += 3) {
+		EXPECT_TRUE(HeapFree(self->heap, 0, ptr[i]));
+		ptr[i] = NULL;
+	}
+	/* Sort indices by address for lookups. */
+	for (i = 0; i < 2000; i++)
+		order[i] = i;
+	for (i = 1; i < 2000; i++) {
+		unsigned int j = i, k = order[i];
+
+		while (j && (uintptr_t)ptr[order[j - 1]] > (uintptr_t)ptr[k]) {
+			order[j] = order[j - 1];
+			j--;
+		}
+		order[j] = k;
+	}
+	memset(found, 0, sizeof(found));
+	memset(&e, 0, sizeof(e));
+	ASSERT_TRUE(HeapLock(self->heap));
+	while (HeapWalk(self->heap, &e)) {
+		if (!(e.wFlags & PROCESS_HEAP_ENTRY_BUSY))
+			continue;
+		EXPECT_EQ(0, e.wFlags & (PROCESS_HEAP_ENTRY_MOVEABLE |
+					 PROCESS_HEAP_ENTRY_DDESHARE));
+		busy++;
+		for (lo = 0, hi = 2000; lo < hi;) {
+			mid = (lo + hi) / 2;
+			if ((uintptr_t)ptr[order[mid]] < (uintptr_t)e.lpData)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		ASSERT_LT(lo, 2000) TH_LOG("busy entry %p not allocated", e.lpData);
+		ASSERT_EQ(e.lpData, ptr[order[lo]]);
+		EXPECT_EQ(size[order[lo]], e.cbData);
+		EXPECT_FALSE(found[order[lo]]);
+		found[order[lo]] = true;
+	}
+	EXPECT_EQ(ERROR_NO_MORE_ITEMS, GetLastError());
+	ASSERT_TRUE(HeapUnlock(self->heap));
+	for (i = 0; i < 2000; i++)
+		EXPECT_EQ(ptr[i] != NULL, found[i]) TH_LOG("block %u", i);
+	EXPECT_EQ(2000 - 667, busy);
+}
+
+/* Every winvm allocation of the process, by walking VirtualQuery. */
+static unsigned int allocations(void **bases, unsigned int max)
+{
+	MEMORY_BASIC_INFORMATION mbi;
+	unsigned int n = 0;
+	SYSTEM_INFO si;
+	char *p;
+
+	GetSystemInfo(&si);
+	for (p = si.lpMinimumApplicationAddress;
+	     p < (char *)si.lpMaximumApplicationAddress &&
+	     VirtualQuery(p, &mbi, sizeof(mbi)); p += mbi.RegionSize) {
+		if (mbi.State != MEM_FREE && mbi.AllocationBase == p && n < max)
+			bases[n++] = p;
+	}
+	return n;
+}
+
+/* HeapDestroy gives back every byte: segments, large blocks, metadata. */
+TEST_F_TIMEOUT(heap, destroy_returns_everything, 120)
+{
+	static void *before[4096], *after[4096], *regions[256];
+	unsigned int nb, na, nr = 0, i;
+	PROCESS_HEAP_ENTRY e;
+	uint64_t seed = 11;
+	HANDLE heap;
+
+	nb = allocations(before, 4096);
+	heap = HeapCreate(0, 0, 0);
+	ASSERT_NE(NULL, heap);
+	for (i = 0; i < 3000; i++)
+		ASSERT_NE(NULL, HeapAlloc(heap, 0, random_size(&seed)));
+	memset(&e, 0, sizeof(e));
+	while (HeapWalk(heap, &e))
+		if (((e.wFlags & PROCESS_HEAP_REGION) || e.iRegionIndex == 64) &&
+		    nr < 256)
+			regions[nr++] = e.wFlags & PROCESS_HEAP_REGION ?
+					e.lpData : (char *)e.lpData - 0x40;
+	EXPECT_LT(3, nr);
+	EXPECT_LT(nb + nr - 1, allocations(after, 4096));
+	EXPECT_TRUE(HeapDestroy(heap));
+	for (i = 0; i < nr; i++)
+		EXPECT_EQ(MEM_FREE, query_state(regions[i])) TH_LOG("%p", regions[i]);
+	na = allocations(after, 4096);
+	ASSERT_EQ(nb, na);
+	EXPECT_EQ(0, memcmp(before, after, nb * sizeof(void *)));
+}
+
+/* A thread's cache goes back when it exits; what it allocated stays good. */
+static void *alloc_and_exit(void *arg)
+{
+	HANDLE heap = arg;
+	void **ptrs = HeapAlloc(heap, 0, 100 * sizeof(void *));
+	int i;
+
+	for (i = 0; i < 100; i++)
+		ptrs[i] = HeapAlloc(heap, 0, 40);
+	for (i = 0; i < 50; i++)
+		HeapFree(heap, 0, ptrs[i]);
+	return ptrs;
+}
+
+TEST_F(heap, thread_exit)
+{
+	HEAP_SUMMARY sum = { .cb = sizeof(sum) };
+	void **ptrs;
+	pthread_t t;
+	int i, round;
+
+	for (round = 0; round < 4; round++) {
+		ASSERT_EQ(0, pthread_create(&t, NULL, alloc_and_exit, self->heap));
+		ASSERT_EQ(0, pthread_join(t, (void **)&ptrs));
+		ASSERT_NE(NULL, ptrs);
+		for (i = 50; i < 100; i++)
+			EXPECT_TRUE(HeapFree(self->heap, 0, ptrs[i]));
+		EXPECT_TRUE(HeapFree(self->heap, 0, ptrs));
+	}
+	EXPECT_TRUE(HeapValidate(self->heap, 0, NULL));
+	EXPECT_TRUE(HeapSummary(self->heap, 0, &sum));
+	EXPECT_EQ(0, sum.cbAllocated);
+}
+
+TEST_HARNESS_MAIN
