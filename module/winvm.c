@@ -1988,12 +1988,26 @@ static int winvm_mmap(struct file *file, struct vm_area_struct *vma)
  * space without going through shmem's accounting. Its size must go back to
  * 0 before it is closed, or shmem would give back a charge it never took.
  */
+/*
+ * An unlinked shmem file on winvm's mount. shmem reports any failure to
+ * get an inode as -ENOSPC, as for a full tmpfs; winvm's mounts have no
+ * inode limit, so here it can only be a failed allocation.
+ */
+static struct file *winvm_shmem_file(struct vfsmount *mnt)
+{
+	struct file *file = shmem_file_setup_with_mnt(mnt, WINVM_NAME, 0, 0);
+
+	if (IS_ERR(file) && PTR_ERR(file) == -ENOSPC)
+		return ERR_PTR(-ENOMEM);
+	return file;
+}
+
 static struct file *winvm_backing_create(struct vfsmount *mnt, loff_t size)
 {
 	struct file *backing;
 	struct inode *inode;
 
-	backing = shmem_file_setup_with_mnt(mnt, WINVM_NAME, 0, 0);
+	backing = winvm_shmem_file(mnt);
 	if (IS_ERR(backing))
 		return backing;
 	inode = file_inode(backing);
@@ -2535,7 +2549,7 @@ static int winvm_open(struct inode *inode, struct file *file)
 	ctx->small.mapping = ctx->small.backing->f_mapping;
 	ctx->small.view = file;
 
-	ctx->ledger = shmem_file_setup_with_mnt(winvm_mnt, WINVM_NAME, 0, 0);
+	ctx->ledger = winvm_shmem_file(winvm_mnt);
 	if (IS_ERR(ctx->ledger)) {
 		ret = PTR_ERR(ctx->ledger);
 		goto err_put_backing;
