@@ -8,6 +8,7 @@
  *
  * Output, one line per figure, read by scripts/bench:
  *   R KEY MEDIAN P25 P75 MIN MAX TRIALS    ns per operation over the trials
+ *                                          (KiB for heapbench's *.peak_rss_kib)
  *   I KEY VALUE                            anything else (counts, bytes)
  *   E KEY TEXT                             a workload that could not run
  */

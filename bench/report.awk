@@ -6,7 +6,12 @@
 #   awk -v spec=FILE -v causes=FILE -v dest=DIR -v data=DIR -v wine=STATUS \
 #       -v quick=0|1 -v trials=N -v date=DATE -f bench/report.awk \
 #       RAW/machine.txt RAW/linux.txt RAW/winvm.txt [RAW/wine.txt]
-# The table goes to stdout.
+# The table goes to stdout.  The heap's entries (workload HEAP) get a
+# section of their own in the report.
+
+BEGIN {
+	HEAP = 11
+}
 
 function impl_of(file, n, parts) {
 	n = split(file, parts, "/")
@@ -40,6 +45,8 @@ function value(ref, p, n, t) {
 		REL = rel[p[2], p[3]]
 		return med[p[2], p[3]] / t
 	}
+	if (p[1] == "geo")
+		return geomean(p[2], p[3])
 	if (n == 3 && p[2] == "I")
 		return ((p[1], p[3]) in info) ? info[p[1], p[3]] + 0 : ""
 	if (!((p[1], p[2]) in med))
@@ -48,11 +55,35 @@ function value(ref, p, n, t) {
 	return med[p[1], p[2]]
 }
 
+# The geometric mean of IMPL's figures PRE{A+B+...}POST, "" unless all were
+# measured; sets REL to the largest of their relative spreads.
+function geomean(impl, pattern, pre, post, n, parts, i, k, sum, worst) {
+	if (!match(pattern, /\{[^}]*\}/))
+		return ""
+	pre = substr(pattern, 1, RSTART - 1)
+	post = substr(pattern, RSTART + RLENGTH)
+	n = split(substr(pattern, RSTART + 1, RLENGTH - 2), parts, "+")
+	sum = 0
+	worst = 0
+	for (i = 1; i <= n; i++) {
+		k = pre parts[i] post
+		if (!((impl, k) in med) || med[impl, k] <= 0)
+			return ""
+		sum += log(med[impl, k])
+		if (rel[impl, k] > worst)
+			worst = rel[impl, k]
+	}
+	REL = worst
+	return exp(sum / n)
+}
+
 function fmt_value(x, unit) {
 	if (x == "")
 		return "n/a"
 	if (unit ~ /^ns/)
 		return x >= 10000 ? sprintf("%.1f us", x / 1000) : sprintf("%.0f ns", x)
+	if (unit == "KiB")
+		return x >= 10240 ? sprintf("%.1f MiB", x / 1024) : sprintf("%.0f KiB", x)
 	if (x == int(x))
 		return sprintf("%d", x)
 	return sprintf("%.1f", x)
@@ -71,7 +102,7 @@ function expand(line, t) {
 # Evaluate one spec line; appends to the JSON, the table and the report.
 function entry(line, f, na, a, i, kv, label, lab, ref, nc, c, op, tgt,
 	       v, r, ok, all, first_ratio, first_target, first_met, spread,
-	       checks, anchors, others, primary, prim_val, w, wrel, what) {
+	       checks, anchors, others, primary, prim_val, w, wrel, what, row) {
 	split(line, f, "\t")
 	w = value(f[4])
 	wrel = REL
@@ -170,13 +201,20 @@ function entry(line, f, na, a, i, kv, label, lab, ref, nc, c, op, tgt,
 		checks_md = checks_md "; " c[i]
 	what = f[7]
 	gsub(/\|/, "\\|", what)
-	md_rows = md_rows sprintf("| %s | `%s` | %s | %s | %s | %s | %s | %s | %s | %s |\n",
+	row = sprintf("| %s | `%s` | %s | %s | %s | %s | %s | %s | %s | %s |\n",
 		f[2], f[1], what, fmt_value(w, f[3]),
 		primary == "abs" ? "-" : primary " " fmt_value(prim_val, f[3]),
 		first_ratio == "" ? "-" : sprintf("%.2f", first_ratio),
 		(primary == "abs" ? "value " : "") c[1] checks_md,
 		all == "true" ? "yes" : all == "false" ? "**no**" : "n/a",
 		spread == "" ? "-" : sprintf("%.0f%%", 100 * spread), others)
+	if (f[2] == HEAP) {
+		heap_rows = heap_rows row
+		nheap++
+		nheap_met += all == "true"
+	} else {
+		md_rows = md_rows row
+	}
 	if (all == "false")
 		missed[++nmissed] = f[1]
 	if (all == "null")
@@ -335,7 +373,59 @@ function merge_rounds(k, n, i, v, parts) {
 		v = $0
 		sub(/^E /, "", v)
 		errors = errors "- " impl ": " v "\n"
+		if (impl == "wine" && v ~ /^wine heap/ && wine_heap_error == "")
+			wine_heap_error = v
 	}
+	if (impl == "wine" && $1 == "R" && $2 ~ /^heap\./)
+		wine_heap = 1
+}
+
+# Wine's HeapAlloc is an anchor where Wine ran and gave heap figures.
+function wine_heap_status() {
+	if (wine != "ran" || wine_heap)
+		return wine
+	return "unavailable: " (wine_heap_error != "" ? wine_heap_error : \
+				"Wine gave no heap figures")
+}
+
+# The heap's section of the report: what it compares, then its entries.
+function heap_section() {
+	print "## Heap" > md
+	print "" > md
+	printf "The heap workloads (`bench/heap/heapbench.c`, in the style of " \
+	       "mimalloc-bench): libwinvm's process heap against the " \
+	       "allocators a Linux program would use, in this same boot, each " \
+	       "workload and allocator in a process of its own, so that each " \
+	       "peak RSS is that workload's. Anchors: glibc's malloc (libc6 " \
+	       "%s), mimalloc (libmimalloc2.0 %s) and jemalloc (libjemalloc2 " \
+	       "%s), Debian's, the last two through `LD_PRELOAD`, and Wine's " \
+	       "HeapAlloc (wine64 %s, its operation counts divided by 4, all " \
+	       "five workloads in one process): %s.\n\n",
+	       version("libc6"), version("libmimalloc2.0"),
+	       version("libjemalloc2"), version("wine64"), heap_wine > md
+	print "Targets (issue 6): the geometric mean of the process heap's " \
+	      "times at most 1.15x mimalloc's single-threaded and 1.3x " \
+	      "multi-threaded; never slower than glibc (each workload); peak " \
+	      "RSS at most 1.2x mimalloc's; Global* fixed blocks at most 1.05x " \
+	      "HeapAlloc (the two alternate trial by trial in one process; " \
+	      "Local* is the same code). Multi-threaded figures are aggregate, " \
+	      "one thread per CPU (" cpus "); the single-threaded ones run on " \
+	      "CPU 1. The allocators of a workload run one after the other, " \
+	      "each in its own process, so a change in the host's load between " \
+	      "them is not cancelled out as it is for the Global*/HeapAlloc " \
+	      "pair; the spread is that of the trials within each process." > md
+	print "" > md
+	print "| # | entry | what | winvm | anchor | ratio | target | met | spread | other anchors |" > md
+	print "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |" > md
+	printf "%s", heap_rows > md
+	print "" > md
+	printf "%d of %d heap entries met every target they could be " \
+	       "measured against.\n\n", nheap_met, nheap > md
+}
+
+function version(pkg) {
+	return info["machine", "version." pkg] != "" ? \
+	       info["machine", "version." pkg] : "not installed"
 }
 
 END {
@@ -353,8 +443,13 @@ END {
 	json = dest "/results.json"
 	md = dest "/report.md"
 
+	heap_wine = wine_heap_status()
 	printf "{\n  \"kernel\": %s,\n  \"cpus\": %d,\n  \"wine\": %s,\n", \
 	       js(info["machine", "kernel"]), cpus, js(wine) > json
+	printf "  \"heap_wine\": %s,\n  \"heap_anchors\": {\"glibc\": %s, " \
+	       "\"mimalloc\": %s, \"jemalloc\": %s, \"wine\": %s},\n",
+	       js(heap_wine), js(version("libc6")), js(version("libmimalloc2.0")),
+	       js(version("libjemalloc2")), js(version("wine64")) > json
 	printf "  \"thp\": %s,\n  \"max_map_count\": %d,\n" \
 	       "  \"overcommit_memory\": %d,\n  \"mem_total_kb\": %d,\n" \
 	       "  \"cpu_model\": %s,\n  \"kernel_cmdline_extra\": %s,\n" \
@@ -435,6 +530,7 @@ END {
 	      "threads over that at one thread (the VM has " cpus " CPUs, so " \
 	      "perfect scaling stops at " cpus ")." > md
 	print "" > md
+	heap_section()
 	printf "%d of %d entries met every target they could be measured " \
 	       "against; %d missed one, %d could not be measured.\n\n",
 	       nentries - nmissed - nunmeasured, nentries, nmissed,
