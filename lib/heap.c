@@ -126,6 +126,7 @@
 
 #define LARGE_MIN	0xff000UL	/* requests from here on are large blocks */
 #define LARGE_HDR	0x40UL
+#define LARGE_ROOM	0x4000000UL	/* a reallocated large block reserves up to this */
 #define MAX_REQUEST	(~(SIZE_T)0 - 2 * GRAN)
 
 #define LFH_THRESHOLD	0x12		/* allocations of a class that enable the front end */
@@ -2195,9 +2196,25 @@ static bool resize_in_place(struct heap *heap, DWORD flags, struct loc *loc,
 }
 
 /*
+ * The reservation for a large block that HeapReAlloc moves to @size bytes:
+ * eight times that, up to LARGE_ROOM, but at least half as much again, so
+ * that a buffer grown step by step is committed in place rather than
+ * copied into fresh pages (reserving costs winvm no memory), and is copied
+ * O(log n) times if it outgrows even that.
+ */
+static size_t large_room(size_t size)
+{
+	size_t room = size > MAX_REQUEST / 3 * 2 ? size : size + size / 2;
+
+	if (size <= LARGE_ROOM / 8)
+		return size * 8;
+	return room < LARGE_ROOM ? LARGE_ROOM : room;
+}
+
+/*
  * Move a block to a new one of @size bytes: the front end, the back end,
- * or a large block with room to grow (realloc growth copies O(log n)
- * times). Heap lock held if serialized.
+ * or a large block with room to grow (large_room()). Heap lock held if
+ * serialized.
  */
 static void *realloc_move(struct heap *heap, DWORD flags, void *p,
 			  struct loc *loc, size_t size)
@@ -2206,7 +2223,7 @@ static void *realloc_move(struct heap *heap, DWORD flags, void *p,
 	void *q;
 
 	if (need >= LARGE_MIN && (heap->flags & HEAP_GROWABLE))
-		q = large_alloc(heap, size, size + size / 2, loc->user,
+		q = large_alloc(heap, size, large_room(size), loc->user,
 				loc->value);
 	else
 		q = heap_alloc(heap, flags & ~HEAP_ZERO_MEMORY, size, loc->user,

@@ -99,6 +99,15 @@ static DWORD query_state(const void *p)
 	return mbi.State;
 }
 
+static void *query_base(const void *p)
+{
+	MEMORY_BASIC_INFORMATION mbi;
+
+	memset(&mbi, 0xcc, sizeof(mbi));
+	VirtualQuery(p, &mbi, sizeof(mbi));
+	return mbi.AllocationBase;
+}
+
 /* Every HeapWalk entry of @heap, up to @max; the count, and the last error. */
 static int walk(HANDLE heap, PROCESS_HEAP_ENTRY *entries, int max, DWORD *err)
 {
@@ -425,6 +434,46 @@ TEST_F(heap, realloc_in_place)
 	EXPECT_EQ(ERROR_NOT_ENOUGH_MEMORY, GetLastError());
 	EXPECT_EQ(A * 3 / 2, HeapSize(self->heap, 0, p));
 	EXPECT_TRUE(HeapFree(self->heap, 0, p));
+}
+
+/*
+ * A buffer that HeapReAlloc grows step by step past the large-block
+ * threshold moves once, into a large block with room to grow, and then
+ * grows in place, keeping its contents, its exact size and, for
+ * HEAP_ZERO_MEMORY, zeroing what it gains; it is released when freed.
+ */
+TEST_F(heap, realloc_grows_large_in_place)
+{
+	SIZE_T size, old = 0x80000;
+	char *p, *q, *large;
+
+	p = HeapAlloc(self->heap, 0, old);
+	ASSERT_NE(NULL, p);
+	memset(p, 0x5a, old);
+	size = 0x100000;
+	large = HeapReAlloc(self->heap, HEAP_ZERO_MEMORY, p, size);
+	ASSERT_NE(NULL, large);
+	EXPECT_NE(p, large);
+	EXPECT_EQ(0, (uintptr_t)large & 63);
+	EXPECT_EQ(large - 0x40, query_base(large));
+	EXPECT_LE(8 * size, reservation(large - 0x40));
+	EXPECT_EQ(0x5a, large[old - 1]);
+	EXPECT_TRUE(all_zero(large + old, size - old));
+	for (old = size; size < 8 * 0x100000 - 0x1000; old = size) {
+		memset(large + old - 0x100, 0x33, 0x100);
+		size += size / 4;
+		if (size > 8 * 0x100000 - 0x1000)
+			size = 8 * 0x100000 - 0x1000;
+		q = HeapReAlloc(self->heap, HEAP_ZERO_MEMORY, large, size);
+		ASSERT_EQ(large, q) TH_LOG("size %#zx", size);
+		EXPECT_EQ(size, HeapSize(self->heap, 0, large));
+		EXPECT_EQ(0x5a, large[0]);
+		EXPECT_EQ(0x33, large[old - 1]);
+		EXPECT_TRUE(all_zero(large + old, size - old))
+			TH_LOG("size %#zx", size);
+	}
+	EXPECT_TRUE(HeapFree(self->heap, 0, large));
+	EXPECT_EQ(MEM_FREE, query_state(large));
 }
 
 /*
