@@ -99,8 +99,6 @@
 #include "internal.h"
 #include "winvm.h"
 
-#define likely(x)	__builtin_expect(!!(x), 1)
-#define unlikely(x)	__builtin_expect(!!(x), 0)
 #define noinline	__attribute__((noinline))
 #define __aligned(x)	__attribute__((aligned(x)))
 
@@ -322,7 +320,8 @@ static int terminate_on_corruption;
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct heap *registry;
 static uint64_t tags_used[4];		/* heap tags taken (registry lock) */
-static struct heap *process_heap;
+/* The process heap, once made; Global* and Local* read it too. */
+void *winvm_proc_heap;
 static pthread_mutex_t process_heap_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* Thread slots: index of a thread's caches in every heap; 0 is none. */
@@ -1698,7 +1697,9 @@ static void *lfh_alloc_slow(struct heap *heap, size_t size)
 
 /*
  * The free fast path: a busy front-end block of @heap into this thread's
- * cache; false: take the slow path, which reports what is wrong.
+ * cache; false: take lfh_free_full() if the cache is full, else the slow
+ * path, which reports what is wrong. It calls nothing, so that its callers
+ * need no stack frame.
  */
 static __always_inline bool lfh_free(struct heap *heap, char *p,
 				     uintptr_t e)
@@ -1717,16 +1718,34 @@ static __always_inline bool lfh_free(struct heap *heap, char *p,
 	if (unlikely(!tc || !slot_index(sc, run, p, &i)))
 		return false;
 	bin = &tc->bin[c];
-	if (unlikely(bin->count >= bin->limit)) {
+	if (unlikely(bin->count >= bin->limit ||
+		     !meta_release(sc, run, i)))
+		return false;
+	bin->items[bin->count++] = p;
+	return true;
+}
+
+/*
+ * lfh_free() for a block whose thread cache may be full: a batch goes
+ * back first. False: the general path is to free it (or report it).
+ */
+static noinline bool lfh_free_full(struct heap *heap, char *p, uintptr_t e)
+{
+	unsigned int c = MAP_CLS(e);
+	struct tcache *tc;
+	struct tbin *bin;
+
+	if ((e & MAP_TAG) != MAP_RUN || !heap->lfh)
+		return false;
+	tc = heap->lfh->tc[tslot];
+	if (tc && tc->bin[c].count >= tc->bin[c].limit) {
+		bin = &tc->bin[c];
 		if (!bin->items)
 			return false;
 		tbin_overflow(heap, c, bin);
 		tcache_event(heap, tc);
 	}
-	if (unlikely(!meta_release(sc, run, i)))
-		return false;
-	bin->items[bin->count++] = p;
-	return true;
+	return lfh_free(heap, p, e);
 }
 
 /* Large blocks. */
@@ -2073,6 +2092,8 @@ static noinline BOOL free_slow(HANDLE h, DWORD flags, void *p)
 
 	if (!heap)
 		return winvm_fail(ERROR_INVALID_HANDLE);
+	if (lfh_free_full(heap, p, map_lookup(p)))
+		return TRUE;
 	flags |= heap->flags & CALL_FLAGS;
 	heap_lock(heap, flags);
 	st = locate(heap, p, &loc);
@@ -2992,17 +3013,17 @@ BOOL WINAPI HeapDestroy(HANDLE hHeap)
  */
 HANDLE WINAPI GetProcessHeap(void)
 {
-	struct heap *heap = __atomic_load_n(&process_heap, __ATOMIC_ACQUIRE);
+	struct heap *heap = __atomic_load_n(&winvm_proc_heap, __ATOMIC_ACQUIRE);
 
 	if (likely(heap))
 		return heap;
 	pthread_mutex_lock(&process_heap_lock);
-	heap = process_heap;
+	heap = winvm_proc_heap;
 	if (!heap) {
 		heap = heap_create(HEAP_GROWABLE, SUBHEAP_MIN, MIN_COMMIT);
 		if (heap) {
 			heap->process = true;
-			__atomic_store_n(&process_heap, heap, __ATOMIC_RELEASE);
+			__atomic_store_n(&winvm_proc_heap, heap, __ATOMIC_RELEASE);
 		}
 	}
 	pthread_mutex_unlock(&process_heap_lock);
@@ -3074,7 +3095,7 @@ int winvm_heap_free_plain(HANDLE hHeap, void *p, void **value)
 
 	if (!heap)
 		return 0;
-	if ((e & MAP_TAG) == MAP_RUN && lfh_free(heap, p, e))
+	if (lfh_free_full(heap, p, e))
 		return 1;
 	heap_lock(heap, heap->flags);
 	st = locate(heap, p, &loc);
@@ -3091,6 +3112,22 @@ int winvm_heap_free_plain(HANDLE hHeap, void *p, void **value)
 }
 
 /*
+ * GlobalFree and LocalFree of @h, not handle-shaped: a fixed block of the
+ * front end goes straight to the thread's cache, as HeapFree's fast path
+ * does; anything else to winvm_mem_free(). A tail call both ways, so that
+ * a fixed block's GlobalFree costs what its HeapFree does.
+ */
+HGLOBAL winvm_free_fixed(HGLOBAL h)
+{
+	struct heap *heap = __atomic_load_n(&winvm_proc_heap, __ATOMIC_ACQUIRE);
+	uintptr_t e = map_lookup(h);
+
+	if (likely(heap && (e & MAP_TAG) == MAP_RUN) && lfh_free(heap, h, e))
+		return NULL;
+	return winvm_mem_free(h);
+}
+
+/*
  * A forked child has none of its parent's winvm memory: no heap survives,
  * and the segment map's second levels (ordinary memory) are dropped.
  */
@@ -3099,7 +3136,7 @@ static void heap_atfork_child(void)
 	size_t i;
 
 	registry = NULL;
-	process_heap = NULL;
+	winvm_proc_heap = NULL;
 	memset(tags_used, 0, sizeof(tags_used));
 	pthread_mutex_init(&registry_lock, NULL);
 	pthread_mutex_init(&process_heap_lock, NULL);

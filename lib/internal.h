@@ -9,6 +9,9 @@
 
 #include "winvm.h"
 
+#define likely(x)	__builtin_expect(!!(x), 1)
+#define unlikely(x)	__builtin_expect(!!(x), 0)
+
 /*
  * Give the calling thread what exception delivery needs (an alternate
  * signal stack); cheap after the first call in a thread. Every entry point
@@ -28,6 +31,24 @@ LPVOID winvm_heap_alloc(HANDLE heap, DWORD flags, SIZE_T size);
 SIZE_T winvm_heap_size(HANDLE heap, DWORD flags, LPCVOID p);
 BOOL winvm_heap_free(HANDLE heap, DWORD flags, LPVOID p);
 HANDLE winvm_process_heap(void);
+
+/* The process heap once GetProcessHeap made it, else NULL. */
+extern void *winvm_proc_heap;
+
+static inline HANDLE winvm_process_heap_fast(void)
+{
+	HANDLE heap = __atomic_load_n(&winvm_proc_heap, __ATOMIC_ACQUIRE);
+
+	return heap ? heap : winvm_process_heap();
+}
+
+/*
+ * GlobalFree/LocalFree: winvm_free_fixed() (heap.c) is the fast path for
+ * what is not handle-shaped (a fixed block) and hands anything it does not
+ * free to winvm_mem_free() (global.c), the general path.
+ */
+HGLOBAL winvm_free_fixed(HGLOBAL h);
+HGLOBAL winvm_mem_free(HGLOBAL h);
 
 /*
  * For Global* and Local* (global.c), on top of heap.c: a block that
