@@ -52,7 +52,8 @@
  * Thread caches. Each thread has, in each heap, a cache per class: an array
  * of free blocks. HeapAlloc and HeapFree of a front-end class take and put
  * there with no lock and no atomic operation, and touch nothing of the
- * block but its metadata byte. A block freed by a thread other than the one
+ * block but its metadata byte; the thread's caches in the process heap,
+ * where most allocations go, are a thread-local pointer away. A block freed by a thread other than the one
  * that allocated it goes to the freeing thread's cache: the cross-thread
  * free path is the same lock-free path. A cache overflows into, and refills
  * from, its class's depot, batches of pointers copied in and out under the
@@ -326,6 +327,8 @@ static pthread_mutex_t process_heap_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* Thread slots: index of a thread's caches in every heap; 0 is none. */
 static __thread unsigned int tslot __attribute__((tls_model("initial-exec")));
+/* This thread's caches in the process heap, for the fast paths. */
+static __thread struct tcache *proc_tc __attribute__((tls_model("initial-exec")));
 static pthread_mutex_t tslot_lock = PTHREAD_MUTEX_INITIALIZER;
 static uint64_t tslot_used[MAX_TSLOTS / 64];
 static pthread_key_t tslot_key;
@@ -1477,6 +1480,7 @@ static void tslot_exit(void *arg)
 	tslot_used[s / 64] &= ~(1ULL << (s % 64));
 	pthread_mutex_unlock(&tslot_lock);
 	tslot = 0;
+	proc_tc = NULL;
 }
 
 /* The front end's metadata reservation, made when a first class turns on. */
@@ -1568,13 +1572,15 @@ static struct tcache *tcache_get(struct heap *heap)
 	if (!s)
 		return NULL;
 	tc = lfh->tc[s];
-	if (tc)
-		return tc;
-	pthread_mutex_lock(&lfh->meta_lock);
-	tc = meta_alloc(lfh, sizeof(*tc));
-	if (tc)
-		lfh->tc[s] = tc;
-	pthread_mutex_unlock(&lfh->meta_lock);
+	if (!tc) {
+		pthread_mutex_lock(&lfh->meta_lock);
+		tc = meta_alloc(lfh, sizeof(*tc));
+		if (tc)
+			lfh->tc[s] = tc;
+		pthread_mutex_unlock(&lfh->meta_lock);
+	}
+	if (heap == winvm_proc_heap)
+		proc_tc = tc;
 	return tc;
 }
 
@@ -1714,7 +1720,7 @@ static __always_inline bool lfh_free(struct heap *heap, char *p,
 	if (unlikely(MAP_HEAP(e) != heap->tag || !heap->tag) &&
 	    run->heap != heap)
 		return false;
-	tc = heap->lfh->tc[tslot];
+	tc = heap == winvm_proc_heap ? proc_tc : heap->lfh->tc[tslot];
 	if (unlikely(!tc || !slot_index(sc, run, p, &i)))
 		return false;
 	bin = &tc->bin[c];
@@ -2046,7 +2052,10 @@ static noinline void *alloc_slow(HANDLE h, DWORD flags, SIZE_T size)
 /*
  * The allocation fast path: the last block freed into this thread's cache
  * for the class. The block itself is not touched, and its metadata is
- * written, not read (a store does not wait for its cache line).
+ * written, not read (a store does not wait for its cache line). For the
+ * process heap the cache is a thread-local pointer away; for the others,
+ * through the heap's front end. Only classes on the front end ever have
+ * blocks in a cache, so an empty bin is all there is to check.
  */
 LPVOID WINAPI HeapAlloc(HANDLE hHeap, DWORD dwFlags, SIZE_T dwBytes)
 {
@@ -2058,15 +2067,19 @@ LPVOID WINAPI HeapAlloc(HANDLE hHeap, DWORD dwFlags, SIZE_T dwBytes)
 	uint32_t n;
 	char *p;
 
-	if (unlikely(!heap || dwBytes > LFH_MAX ||
-		     heap->seg.magic != HEAP_MAGIC))
+	if (unlikely(dwBytes > LFH_MAX))
 		goto slow;
-	c = class_of(dwBytes);
-	if (unlikely(!(__atomic_load_n(&heap->active, __ATOMIC_ACQUIRE) >> c & 1)))
-		goto slow;
-	tc = heap->lfh->tc[tslot];
+	if (likely(heap == winvm_proc_heap && heap)) {
+		tc = proc_tc;
+	} else {
+		if (unlikely(!heap || heap->seg.magic != HEAP_MAGIC ||
+			     !heap->lfh))
+			goto slow;
+		tc = heap->lfh->tc[tslot];
+	}
 	if (unlikely(!tc))
 		goto slow;
+	c = class_of(dwBytes);
 	bin = &tc->bin[c];
 	n = bin->count;
 	if (unlikely(!n))
@@ -3137,6 +3150,7 @@ static void heap_atfork_child(void)
 
 	registry = NULL;
 	winvm_proc_heap = NULL;
+	proc_tc = NULL;
 	memset(tags_used, 0, sizeof(tags_used));
 	pthread_mutex_init(&registry_lock, NULL);
 	pthread_mutex_init(&process_heap_lock, NULL);

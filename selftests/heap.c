@@ -1837,4 +1837,85 @@ TEST_F(heap, thread_exit)
 	EXPECT_EQ(0, sum.cbAllocated);
 }
 
+/*
+ * Allocations from TLS destructors that run after libwinvm gave the
+ * thread's caches back (its key was made first, so its destructor runs
+ * first), while other threads take the slots over: each thread keeps to
+ * its own blocks, and the process heap stays valid.
+ */
+static pthread_key_t late_key;
+static int late_bad;
+
+static void late_churn(unsigned int seed, int n)
+{
+	HANDLE ph = GetProcessHeap();
+	unsigned char *p[64];
+	int i, j, size;
+
+	for (i = 0; i < n; i++) {
+		size = 16 + (seed + i * 7) % 200;
+		p[i] = HeapAlloc(ph, 0, size);
+		if (!p[i]) {
+			__atomic_add_fetch(&late_bad, 1, __ATOMIC_RELAXED);
+			return;
+		}
+		memset(p[i], (seed + i) & 0xff, size);
+	}
+	for (i = 0; i < n; i++) {
+		size = 16 + (seed + i * 7) % 200;
+		for (j = 0; j < size; j++)
+			if (p[i][j] != ((seed + i) & 0xff))
+				__atomic_add_fetch(&late_bad, 1,
+						   __ATOMIC_RELAXED);
+		HeapFree(ph, 0, p[i]);
+	}
+}
+
+/* Frees what the thread left, then allocates afresh. */
+static void late_destructor(void *arg)
+{
+	void **left = arg;
+	int i;
+
+	for (i = 0; left[i]; i++)
+		HeapFree(GetProcessHeap(), 0, left[i]);
+	late_churn((uintptr_t)left[i + 1], 64);
+	HeapFree(GetProcessHeap(), 0, left);
+}
+
+static void *late_thread(void *arg)
+{
+	void **left = HeapAlloc(GetProcessHeap(), 0, 130 * sizeof(void *));
+	int i;
+
+	if (!left)
+		return NULL;
+	for (i = 0; i < 128; i++)
+		left[i] = HeapAlloc(GetProcessHeap(), 0, 16 + i % 64);
+	left[128] = NULL;
+	left[129] = arg;
+	late_churn((uintptr_t)arg, 64);
+	pthread_setspecific(late_key, left);
+	return NULL;
+}
+
+TEST_F_TIMEOUT(heap, exit_destructors, 120)
+{
+	pthread_t t[4];
+	int round, i;
+
+	ASSERT_EQ(0, pthread_key_create(&late_key, late_destructor));
+	late_bad = 0;
+	for (round = 0; round < 100; round++) {
+		for (i = 0; i < 4; i++)
+			ASSERT_EQ(0, pthread_create(&t[i], NULL, late_thread,
+						    (void *)(uintptr_t)(round * 4 + i + 1)));
+		for (i = 0; i < 4; i++)
+			ASSERT_EQ(0, pthread_join(t[i], NULL));
+	}
+	EXPECT_EQ(0, late_bad);
+	EXPECT_TRUE(HeapValidate(GetProcessHeap(), 0, NULL));
+	pthread_key_delete(late_key);
+}
+
 TEST_HARNESS_MAIN
