@@ -1014,9 +1014,9 @@ static unsigned int class_of(size_t size)
  * 16 to 128 bytes by 16, then four classes per power of two up to 16 KiB.
  * Runs are 64 KiB up to 4 KiB classes, 128 KiB up to 8 KiB, 256 KiB above,
  * so that a run wastes at most about 1/16 of itself. A thread's cache of a
- * class holds up to 64 KiB of blocks of up to 256 bytes, where speed is the
- * count of blocks a cache saves trips for, and 16 KiB of bigger ones, where
- * the bytes held count more (4 to 512 blocks), and moves half at a time.
+ * class holds 64 KiB of blocks, at least 16 and at most 512 of them, and
+ * moves half at a time: a class of a few KiB that a program churns goes to
+ * its depot every eight operations or so rather than every other one.
  */
 static void classes_init(void)
 {
@@ -1042,8 +1042,8 @@ static void classes_init(void)
 		} while (sc->data_off + sc->nslots * sc->size >
 			 sc->run_size - HDR && --sc->nslots);
 		sc->span = sc->nslots * sc->size;
-		s = (sc->size <= 256 ? TCACHE_BYTES : TCACHE_BYTES / 4) / sc->size;
-		sc->limit = s > 512 ? 512 : s < 4 ? 4 : s;
+		s = TCACHE_BYTES / sc->size;
+		sc->limit = s > 512 ? 512 : s < 16 ? 16 : s;
 		sc->batch = sc->limit / 2;
 	}
 	for (s = 0, c = 0; s < NSMALL; s++) {
