@@ -547,50 +547,11 @@ static void run_reservations(void)
 }
 
 /* 10: threads, as in workloads.c, with mmap/munmap/mprotect. */
-struct mt {
-	struct bench_gate gate;
-	long ops;
-	int workers;
-	int bad;
-	int done;
-	double end;
-	long pairs;
-	char *bystander;
-};
 
-static void mt_done(struct mt *m)
-{
-	double now = bench_now();
-
-	if (__atomic_add_fetch(&m->done, 1, __ATOMIC_ACQ_REL) == m->workers)
-		m->end = now;
-}
-
-static void *t_churn(void *p)
-{
-	struct mt *m = p;
-
-	bench_gate_wait(&m->gate);
-	if (w_mmap(NULL, m->ops) < 0)
-		m->bad = 1;
-	mt_done(m);
-	return NULL;
-}
-
-static void *t_ioctl(void *p)
-{
-	struct mt *m = p;
-
-	bench_gate_wait(&m->gate);
-	if (w_ioctl(NULL, m->ops) < 0)
-		m->bad = 1;
-	mt_done(m);
-	return NULL;
-}
-
+/* First-touch faults on a private mapping of m->ops pages. */
 static void *t_fault(void *p)
 {
-	struct mt *m = p;
+	struct bench_mt *m = p;
 	size_t size = m->ops * PAGE;
 	char *a = map_anon(size, PROT_READ | PROT_WRITE, 0);
 	long i;
@@ -600,18 +561,19 @@ static void *t_fault(void *p)
 	bench_gate_wait(&m->gate);
 	for (i = 0; a && i < m->ops; i++)
 		touch(a + i * PAGE);
-	mt_done(m);
+	bench_mt_done(m);
 	if (a)
 		munmap(a, size);
 	return NULL;
 }
 
+/* Loops mprotect on the bystander page until the workers are done. */
 static void *t_disturb(void *p)
 {
-	struct mt *m = p;
+	struct bench_mt *m = p;
 
 	bench_gate_wait(&m->gate);
-	while (__atomic_load_n(&m->done, __ATOMIC_ACQUIRE) < m->workers) {
+	while (bench_mt_running(m)) {
 		if (mprotect(m->bystander, PAGE, PROT_READ) ||
 		    mprotect(m->bystander, PAGE, PROT_READ | PROT_WRITE)) {
 			m->bad = 1;
@@ -623,51 +585,14 @@ static void *t_disturb(void *p)
 	return NULL;
 }
 
-struct mt_figure {
-	void *(*fn)(void *arg);
-	int threads;
-	int disturb;
-	long ops;
-	char *bystander;
-	long pairs;
-};
-
-static double w_threads(void *arg, long unused)
-{
-	struct mt_figure *f = arg;
-	struct bench_thread th[BENCH_MAX_THREADS + 1];
-	struct mt m = {
-		.ops = f->ops,
-		.workers = f->threads,
-		.bystander = f->bystander,
-	};
-	int ncpu = bench_ncpus(), i, n = f->threads + f->disturb;
-	double t0;
-
-	for (i = 0; i < n; i++) {
-		th[i].fn = i < f->threads ? f->fn : t_disturb;
-		th[i].arg = &m;
-		th[i].cpu = (i + 1) % ncpu;	/* one thread: CPU 1, as -p 1 */
-		if (bench_thread_start(&th[i]))
-			return -1;
-	}
-	bench_gate_open(&m.gate, n);
-	t0 = bench_now();
-	for (i = 0; i < n; i++)
-		bench_thread_join(&th[i]);
-	f->pairs += m.pairs;
-	return m.bad ? -1 : (m.end - t0) / ((double)f->ops * f->threads);
-}
-
 static void run_threads(void)
 {
 	static const int counts[] = { 1, 2, 4 };
 	long churn = bench_ops(100, 1000);
 	long ioctls = bench_ops(500, 20000);
 	long pages = bench_quick ? 256 : 1024;
-	struct mt_figure f;
+	struct bench_mt m;
 	unsigned int i;
-	char key[64];
 	char *by;
 
 	/* The bystander page sits inside a larger mapping: split + merge. */
@@ -679,26 +604,18 @@ static void run_threads(void)
 	if (open_winvm() < 0)
 		ioctls = 0;
 	for (i = 0; i < ARRAY_SIZE(counts); i++) {
-		int t = counts[i];
-
-		f = (struct mt_figure){ t_churn, t, 0, churn, by, 0 };
-		snprintf(key, sizeof(key), "mt_churn.%d", t);
-		bench_run(key, w_threads, &f, 1);
+		m = (struct bench_mt){ .fn = bench_mt_worker, .body = w_mmap,
+				       .threads = counts[i], .ops = churn };
+		bench_mt_figure("mt_churn", &m);
 
 		if (ioctls) {
-			f = (struct mt_figure){ t_ioctl, t, 0, ioctls, by, 0 };
-			snprintf(key, sizeof(key), "mt_ioctl.%d", t);
-			bench_run(key, w_threads, &f, 1);
+			m.body = w_ioctl;
+			m.ops = ioctls;
+			bench_mt_figure("mt_ioctl", &m);
 		}
 
-		f = (struct mt_figure){ t_fault, t, 0, pages, by, 0 };
-		snprintf(key, sizeof(key), "mt_fault.%d", t);
-		bench_run(key, w_threads, &f, 1);
-
-		f = (struct mt_figure){ t_fault, t, 1, pages, by, 0 };
-		snprintf(key, sizeof(key), "mt_fault_protect.%d", t);
-		bench_run(key, w_threads, &f, 1);
-		bench_out("I %s.protect_pairs %ld\n", key, f.pairs);
+		bench_mt_fault_figures(t_fault, t_disturb, by, counts[i],
+				       pages);
 	}
 }
 

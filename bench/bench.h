@@ -304,6 +304,118 @@ static void bench_gate_open(struct bench_gate *g, int workers)
 }
 
 /*
+ * A multi-threaded figure: @threads workers, each doing @ops operations,
+ * and @disturb disturbers that run until the workers are done. The
+ * caller fills in what the figure is (@fn, @disturber, @body, @arg,
+ * @bystander, the counts) and passes it to bench_run() with bench_mt_run;
+ * a worker calls bench_mt_done() when its operations are. A figure is the
+ * wall time from the gate's opening to the last worker's end over all the
+ * workers' operations (aggregate), so that perfect scaling on C CPUs
+ * divides the one-thread figure by min(T, C).
+ */
+struct bench_mt {
+	void *(*fn)(void *mt);		/* a worker; bench_mt_worker runs @body */
+	void *(*disturber)(void *mt);
+	bench_fn body;
+	void *arg;			/* the workload's */
+	char *bystander;		/* a page the disturbers change */
+	int threads;
+	int disturb;
+	long ops;
+	long pairs;			/* the disturbers' operations, summed */
+	/* Per trial: */
+	struct bench_gate gate;
+	int done;			/* workers finished */
+	int bad;			/* an operation failed */
+	double end;			/* when the last worker finished */
+};
+
+static inline void bench_mt_done(struct bench_mt *m)
+{
+	double now = bench_now();
+
+	if (__atomic_add_fetch(&m->done, 1, __ATOMIC_ACQ_REL) == m->threads)
+		m->end = now;
+}
+
+/* A worker that runs m->body on m->arg for m->ops operations. */
+static inline void *bench_mt_worker(void *p)
+{
+	struct bench_mt *m = p;
+
+	bench_gate_wait(&m->gate);
+	if (m->body(m->arg, m->ops) < 0)
+		m->bad = 1;
+	bench_mt_done(m);
+	return NULL;
+}
+
+/* Whether the workers of @m are all done: a disturber's loop condition. */
+static inline int bench_mt_running(struct bench_mt *m)
+{
+	return __atomic_load_n(&m->done, __ATOMIC_ACQUIRE) < m->threads;
+}
+
+static inline double bench_mt_run(void *arg, long unused)
+{
+	struct bench_mt *m = arg;
+	struct bench_thread th[BENCH_MAX_THREADS + 1];
+	int ncpu = bench_ncpus(), i, n = m->threads + m->disturb;
+	double t0;
+
+	memset(&m->gate, 0, sizeof(m->gate));
+	m->done = 0;
+	m->bad = 0;
+	m->end = 0;
+	for (i = 0; i < n; i++) {
+		th[i].fn = i < m->threads ? m->fn : m->disturber;
+		th[i].arg = m;
+		th[i].cpu = (i + 1) % ncpu;	/* one thread: CPU 1, as -p 1 */
+		if (bench_thread_start(&th[i]))
+			return -1;
+	}
+	bench_gate_open(&m->gate, n);
+	t0 = bench_now();
+	for (i = 0; i < n; i++)
+		bench_thread_join(&th[i]);
+	return m->bad ? -1 : (m->end - t0) / ((double)m->ops * m->threads);
+}
+
+/* Figure PREFIX.THREADS: @m run by bench_run(). */
+static inline void bench_mt_figure(const char *prefix, struct bench_mt *m)
+{
+	char key[64];
+
+	snprintf(key, sizeof(key), "%s.%d", prefix, m->threads);
+	bench_run(key, bench_mt_run, m, 1);
+}
+
+/*
+ * Figures mt_fault.THREADS and mt_fault_protect.THREADS: @fault in
+ * @threads workers, alone, then with @disturber changing the protection
+ * of @bystander all along.
+ */
+static inline void bench_mt_fault_figures(void *(*fault)(void *),
+					  void *(*disturber)(void *),
+					  char *bystander, int threads,
+					  long pages)
+{
+	struct bench_mt m = {
+		.fn = fault,
+		.disturber = disturber,
+		.bystander = bystander,
+		.threads = threads,
+		.ops = pages,
+	};
+
+	bench_mt_figure("mt_fault", &m);
+	m.disturb = 1;
+	bench_mt_figure("mt_fault_protect", &m);
+	bench_out("I mt_fault_protect.%d.protect_pairs %ld\n", threads,
+		  m.pairs);
+}
+
+/*
  * Parse the common options: -t TRIALS, -q (quick sizes), -d DIV (divide
  * operation counts), -w 0 (no warm-up run), -p CPU (pin the main thread).
  * Returns the index

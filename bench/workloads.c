@@ -731,58 +731,12 @@ static void run_reservations(void)
 	free(res);
 }
 
-/*
- * 10: threads. Each figure is wall time over all the operations of all
- * threads (ns per operation, aggregate), so perfect scaling on C CPUs
- * divides the one-thread figure by min(T, C).
- */
-struct mt {
-	struct bench_gate gate;
-	long ops;
-	int workers;
-	struct regions *r;
-	int bad;
-	int done;		/* workers finished */
-	double end;		/* when the last one finished */
-	long pairs;		/* protection changes of the disturber */
-	char *bystander;	/* the page it changes */
-};
-
-/* A worker is done: the clock stops when the last one is. */
-static void mt_done(struct mt *m)
-{
-	double now = bench_now();
-
-	if (__atomic_add_fetch(&m->done, 1, __ATOMIC_ACQ_REL) == m->workers)
-		m->end = now;
-}
-
-static void *t_churn(void *p)
-{
-	struct mt *m = p;
-
-	bench_gate_wait(&m->gate);
-	if (w_alloc_release(NULL, m->ops) < 0)
-		m->bad = 1;
-	mt_done(m);
-	return NULL;
-}
-
-static void *t_query(void *p)
-{
-	struct mt *m = p;
-
-	bench_gate_wait(&m->gate);
-	if (w_query(m->r, m->ops) < 0)
-		m->bad = 1;
-	mt_done(m);
-	return NULL;
-}
+/* 10: threads (bench_mt in bench.h). */
 
 /* First-touch faults on a private region of m->ops pages. */
 static void *t_fault(void *p)
 {
-	struct mt *m = p;
+	struct bench_mt *m = p;
 	char *a = VirtualAlloc(NULL, m->ops * PAGE, MEM_RESERVE | MEM_COMMIT,
 			       PAGE_READWRITE);
 	long i;
@@ -792,7 +746,7 @@ static void *t_fault(void *p)
 	bench_gate_wait(&m->gate);
 	for (i = 0; a && i < m->ops; i++)
 		touch(a + i * PAGE);
-	mt_done(m);
+	bench_mt_done(m);
 	if (a)
 		VirtualFree(a, 0, MEM_RELEASE);
 	return NULL;
@@ -801,11 +755,11 @@ static void *t_fault(void *p)
 /* Loops VirtualProtect on another region until the workers are done. */
 static void *t_disturb(void *p)
 {
-	struct mt *m = p;
+	struct bench_mt *m = p;
 	DWORD old;
 
 	bench_gate_wait(&m->gate);
-	while (__atomic_load_n(&m->done, __ATOMIC_ACQUIRE) < m->workers) {
+	while (bench_mt_running(m)) {
 		if (!VirtualProtect(m->bystander, PAGE, PAGE_READONLY, &old) ||
 		    !VirtualProtect(m->bystander, PAGE, PAGE_READWRITE, &old)) {
 			m->bad = 1;
@@ -817,53 +771,15 @@ static void *t_disturb(void *p)
 	return NULL;
 }
 
-struct mt_figure {
-	void *(*fn)(void *arg);
-	int threads;
-	int disturb;
-	long ops;
-	struct regions *r;
-	char *bystander;
-	long pairs;
-};
-
-static double w_threads(void *arg, long unused)
-{
-	struct mt_figure *f = arg;
-	struct bench_thread th[BENCH_MAX_THREADS + 1];
-	struct mt m = {
-		.ops = f->ops,
-		.workers = f->threads,
-		.r = f->r,
-		.bystander = f->bystander,
-	};
-	int ncpu = bench_ncpus(), i, n = f->threads + f->disturb;
-	double t0;
-
-	for (i = 0; i < n; i++) {
-		th[i].fn = i < f->threads ? f->fn : t_disturb;
-		th[i].arg = &m;
-		th[i].cpu = (i + 1) % ncpu;	/* one thread: CPU 1, as -p 1 */
-		if (bench_thread_start(&th[i]))
-			return -1;
-	}
-	bench_gate_open(&m.gate, n);
-	t0 = bench_now();
-	for (i = 0; i < n; i++)
-		bench_thread_join(&th[i]);
-	f->pairs += m.pairs;
-	return m.bad ? -1 : (m.end - t0) / ((double)f->ops * f->threads);
-}
-
 static void run_threads(void)
 {
 	static const int counts[] = { 1, 2, 4 };
 	long churn = bench_ops(100, 1000), query = bench_ops(500, 20000);
 	long pages = bench_quick ? 256 : 1024;
-	struct mt_figure f;
+	struct bench_mt m;
 	struct regions r;
-	char key[64], *by;
 	unsigned int i;
+	char *by;
 
 	if (regions_build(&r, bench_quick ? 1000 : 10000, "mtregions"))
 		return;
@@ -871,24 +787,18 @@ static void run_threads(void)
 	if (!by)
 		return;
 	for (i = 0; i < ARRAY_SIZE(counts); i++) {
-		int t = counts[i];
+		m = (struct bench_mt){ .fn = bench_mt_worker,
+				       .body = w_alloc_release,
+				       .threads = counts[i], .ops = churn };
+		bench_mt_figure("mt_churn", &m);
 
-		f = (struct mt_figure){ t_churn, t, 0, churn, &r, by, 0 };
-		snprintf(key, sizeof(key), "mt_churn.%d", t);
-		bench_run(key, w_threads, &f, 1);
+		m.body = w_query;
+		m.arg = &r;
+		m.ops = query;
+		bench_mt_figure("mt_query", &m);
 
-		f = (struct mt_figure){ t_query, t, 0, query, &r, by, 0 };
-		snprintf(key, sizeof(key), "mt_query.%d", t);
-		bench_run(key, w_threads, &f, 1);
-
-		f = (struct mt_figure){ t_fault, t, 0, pages, &r, by, 0 };
-		snprintf(key, sizeof(key), "mt_fault.%d", t);
-		bench_run(key, w_threads, &f, 1);
-
-		f = (struct mt_figure){ t_fault, t, 1, pages, &r, by, 0 };
-		snprintf(key, sizeof(key), "mt_fault_protect.%d", t);
-		bench_run(key, w_threads, &f, 1);
-		bench_out("I %s.protect_pairs %ld\n", key, f.pairs);
+		bench_mt_fault_figures(t_fault, t_disturb, by, counts[i],
+				       pages);
 	}
 	VirtualFree(by, 0, MEM_RELEASE);
 	VirtualFree(r.base, 0, MEM_RELEASE);
