@@ -119,7 +119,8 @@ $(KTOOLS)/.stamp: $(KSRC_TAR)
 LIB_TESTS := win32 exceptions fuzz heap global
 $(addprefix $(BUILD)/selftests/,$(LIB_TESTS)): TEST_LIBS = $(LINK_WINVM)
 
-$(BUILD)/selftests/%: selftests/%.c selftests/winvm_util.h selftests/harness.h $(LIB_HDR) \
+$(BUILD)/selftests/%: selftests/%.c selftests/winvm_util.h selftests/win32_util.h \
+		      selftests/harness.h $(LIB_HDR) \
 		      $(LIBSO) $(KTOOLS)/.stamp $(HELPERS)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -Wall $(CPPFLAGS_WINVM) \

@@ -17,6 +17,7 @@
 #include <windows.h>
 
 #include "harness.h"
+#include "win32_util.h"
 
 #define P	0x1000
 #define G	0x10000
@@ -38,8 +39,6 @@ _Static_assert(offsetof(EXCEPTION_RECORD, NumberParameters) == 24,
 	       "NumberParameters");
 _Static_assert(offsetof(EXCEPTION_RECORD, ExceptionInformation) == 32,
 	       "ExceptionInformation");
-
-#define UNTOUCHED	0xdeadbeef
 
 /*
  * The handlers run inside the faulting access: tell the compiler that

@@ -12,6 +12,7 @@
 #include <windows.h>
 
 #include "harness.h"
+#include "win32_util.h"
 
 _Static_assert(sizeof(MEMORYSTATUSEX) == 64, "MEMORYSTATUSEX size");
 _Static_assert(offsetof(MEMORYSTATUSEX, dwMemoryLoad) == 4, "dwMemoryLoad");
@@ -48,9 +49,6 @@ _Static_assert(LMEM_FIXED == 0 && LMEM_MOVEABLE == 2 && LMEM_NOCOMPACT == 0x10 &
 	       NONZEROLPTR == 0, "LMEM_* values");
 _Static_assert(sizeof(HGLOBAL) == 8 && sizeof(UINT) == 4, "handle types");
 
-/* A marker no API call sets: proves SetLastError only happens on failure. */
-#define UNTOUCHED	0xdeadbeef
-
 #define INVALID_HANDLE	((HGLOBAL)(uintptr_t)(0xdeadbee0 + sizeof(void *)))
 #define INVALID_PTR	((HGLOBAL)(uintptr_t)0xdeadbee0)
 
@@ -66,16 +64,6 @@ FIXTURE_SETUP(global)
 
 FIXTURE_TEARDOWN(global)
 {
-}
-
-static bool all_zero(const void *p, SIZE_T size)
-{
-	const unsigned char *c = p;
-
-	while (size)
-		if (c[--size])
-			return false;
-	return true;
 }
 
 /* 99: freeing NULL succeeds; reallocating it does not. */

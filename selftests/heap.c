@@ -16,6 +16,7 @@
 #include <windows.h>
 
 #include "harness.h"
+#include "win32_util.h"
 
 #define P	0x1000UL
 #define G	0x10000UL
@@ -53,9 +54,6 @@ _Static_assert(PROCESS_HEAP_REGION == 1 && PROCESS_HEAP_UNCOMMITTED_RANGE == 2 &
 	       PROCESS_HEAP_ENTRY_DDESHARE == 0x20, "PROCESS_HEAP_* values");
 _Static_assert(STATUS_NO_MEMORY == 0xc0000017 &&
 	       STATUS_HEAP_CORRUPTION == 0xc0000374, "heap statuses");
-
-/* A marker no API call sets: proves SetLastError only happens on failure. */
-#define UNTOUCHED	0xdeadbeef
 
 FIXTURE(heap) {
 	HANDLE heap;
@@ -124,16 +122,6 @@ static int walk(HANDLE heap, PROCESS_HEAP_ENTRY *entries, int max, DWORD *err)
 	}
 	*err = GetLastError();
 	return n;
-}
-
-static bool all_zero(const void *p, SIZE_T size)
-{
-	const unsigned char *c = p;
-
-	while (size)
-		if (c[--size])
-			return false;
-	return true;
 }
 
 /* 83: a heap is 64 KiB aligned and listed by GetProcessHeaps until destroyed. */

@@ -12,6 +12,7 @@
 #include <windows.h>
 
 #include "harness.h"
+#include "win32_util.h"
 
 #define P	0x1000
 #define G	0x10000
@@ -37,9 +38,6 @@ _Static_assert(offsetof(SYSTEM_INFO, wProcessorRevision) == 46,
 	       "wProcessorRevision");
 _Static_assert(sizeof(DWORD) == 4 && sizeof(LONG) == 4 && sizeof(WORD) == 2,
 	       "LLP64 integer sizes");
-
-/* A marker no API call sets: proves SetLastError only happens on failure. */
-#define UNTOUCHED	0xdeadbeef
 
 FIXTURE(win32) {
 	int unused;
