@@ -523,16 +523,15 @@ static HGLOBAL mem_realloc(enum api api, HGLOBAL h, SIZE_T size, UINT flags)
 }
 
 /*
- * A fixed block is a process-heap block: straight to HeapAlloc (a tail
- * call), the handle table and its lock left out.
+ * A fixed block is a process-heap block: straight to HeapAlloc's fast
+ * path (winvm_alloc_fixed, a tail call), the handle table and its lock
+ * left out.
  */
 HGLOBAL WINAPI GlobalAlloc(UINT uFlags, SIZE_T dwBytes)
 {
-	HANDLE heap = __atomic_load_n(&winvm_proc_heap, __ATOMIC_ACQUIRE);
-
-	if (likely(heap && !(uFlags & GMEM_MOVEABLE)))
-		return winvm_heap_alloc(heap, heap_flags(uFlags),
-					dwBytes ? dwBytes : 1);
+	if (likely(!(uFlags & GMEM_MOVEABLE)))
+		return winvm_alloc_fixed(heap_flags(uFlags),
+					 dwBytes ? dwBytes : 1);
 	return mem_alloc(GLOBAL, uFlags, dwBytes);
 }
 
@@ -575,10 +574,8 @@ HGLOBAL WINAPI GlobalHandle(LPCVOID pMem)
 
 HLOCAL WINAPI LocalAlloc(UINT uFlags, SIZE_T uBytes)
 {
-	HANDLE heap = __atomic_load_n(&winvm_proc_heap, __ATOMIC_ACQUIRE);
-
-	if (likely(heap && !(uFlags & LMEM_MOVEABLE)))
-		return winvm_heap_alloc(heap, heap_flags(uFlags), uBytes);
+	if (likely(!(uFlags & LMEM_MOVEABLE)))
+		return winvm_alloc_fixed(heap_flags(uFlags), uBytes);
 	return mem_alloc(LOCAL, uFlags, uBytes);
 }
 

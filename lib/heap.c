@@ -2051,21 +2051,42 @@ static noinline void *alloc_slow(HANDLE h, DWORD flags, SIZE_T size)
 
 /*
  * The allocation fast path: the last block freed into this thread's cache
- * for the class. The block itself is not touched, and its metadata is
- * written, not read (a store does not wait for its cache line). For the
- * process heap the cache is a thread-local pointer away; for the others,
- * through the heap's front end. Only classes on the front end ever have
- * blocks in a cache, so an empty bin is all there is to check.
+ * @tc for the class of @size (at most LFH_MAX), or NULL. The block itself
+ * is not touched, and its metadata is written, not read (a store does not
+ * wait for its cache line). Only classes on the front end ever have blocks
+ * in a cache, so an empty bin is all there is to check.
+ */
+static __always_inline void *tcache_pop(struct tcache *tc, DWORD flags,
+					size_t size)
+{
+	unsigned int c = class_of(size);
+	struct tbin *bin = &tc->bin[c];
+	const struct sclass *sc;
+	uint32_t n = bin->count;
+	char *p;
+
+	if (unlikely(!n))
+		return NULL;
+	p = bin->items[--n];
+	bin->count = n;
+	if (n < bin->low)
+		bin->low = n;
+	sc = &classes[c];
+	meta_set(sc, run_of(sc, p), slot_of(sc, p), sc->size - size);
+	if (flags & HEAP_ZERO_MEMORY)
+		memset(p, 0, size);
+	return p;
+}
+
+/*
+ * For the process heap the thread's caches are a thread-local pointer
+ * away; for the others, through the heap's front end.
  */
 LPVOID WINAPI HeapAlloc(HANDLE hHeap, DWORD dwFlags, SIZE_T dwBytes)
 {
 	struct heap *heap = hHeap;
-	const struct sclass *sc;
 	struct tcache *tc;
-	struct tbin *bin;
-	unsigned int c;
-	uint32_t n;
-	char *p;
+	void *p;
 
 	if (unlikely(dwBytes > LFH_MAX))
 		goto slow;
@@ -2079,22 +2100,36 @@ LPVOID WINAPI HeapAlloc(HANDLE hHeap, DWORD dwFlags, SIZE_T dwBytes)
 	}
 	if (unlikely(!tc))
 		goto slow;
-	c = class_of(dwBytes);
-	bin = &tc->bin[c];
-	n = bin->count;
-	if (unlikely(!n))
-		goto slow;
-	p = bin->items[--n];
-	bin->count = n;
-	if (n < bin->low)
-		bin->low = n;
-	sc = &classes[c];
-	meta_set(sc, run_of(sc, p), slot_of(sc, p), sc->size - dwBytes);
-	if (dwFlags & HEAP_ZERO_MEMORY)
-		memset(p, 0, dwBytes);
-	return p;
+	p = tcache_pop(tc, dwFlags, dwBytes);
+	if (likely(p))
+		return p;
 slow:
 	return alloc_slow(hHeap, dwFlags, dwBytes);
+}
+
+/*
+ * GlobalAlloc and LocalAlloc of a fixed block: HeapAlloc on the process
+ * heap, its fast path compiled in here, so that the wrappers cost a jump
+ * and not a second look at the handle. A thread with caches in the
+ * process heap has a process heap.
+ */
+void *winvm_alloc_fixed(DWORD flags, SIZE_T size)
+{
+	struct tcache *tc = proc_tc;
+	HANDLE heap;
+	void *p;
+
+	if (likely(tc && size <= LFH_MAX)) {
+		p = tcache_pop(tc, flags, size);
+		if (likely(p))
+			return p;
+	}
+	heap = winvm_process_heap();
+	if (!heap) {
+		winvm_fail(ERROR_NOT_ENOUGH_MEMORY);
+		return NULL;
+	}
+	return alloc_slow(heap, flags, size);
 }
 
 static noinline BOOL free_slow(HANDLE h, DWORD flags, void *p)

@@ -43,6 +43,12 @@ static inline HANDLE winvm_process_heap_fast(void)
 }
 
 /*
+ * GlobalAlloc/LocalAlloc of a fixed block: HeapAlloc(GetProcessHeap(),
+ * @flags, @size), the fast path in heap.c.
+ */
+void *winvm_alloc_fixed(DWORD flags, SIZE_T size);
+
+/*
  * GlobalFree/LocalFree: winvm_free_fixed() (heap.c) is the fast path for
  * what is not handle-shaped (a fixed block) and hands anything it does not
  * free to winvm_mem_free() (global.c), the general path.
