@@ -33,7 +33,9 @@
  * bytes. Free blocks are kept in bins: one per size up to 1 KiB, four per
  * power of two above, found through a bitmap. Requests of 0xff000 bytes or
  * more (growable heaps only, as on Windows) are large blocks: a VirtualAlloc
- * of their own with a 64-byte header, so they are 64-aligned (case 89).
+ * of their own with a 64-byte header, so they are 64-aligned (case 89),
+ * released when freed; one that HeapReAlloc moves there gets room to grow
+ * in place (large_room()).
  *
  * The front end. As with Windows' low-fragmentation heap, a size class is
  * served by the front end once 0x12 blocks of it were allocated from the
