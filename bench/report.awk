@@ -395,8 +395,12 @@ function heap_section() {
 	printf "The heap workloads (`bench/heap/heapbench.c`, in the style of " \
 	       "mimalloc-bench): libwinvm's process heap against the " \
 	       "allocators a Linux program would use, in this same boot, each " \
-	       "workload and allocator in a process of its own, so that each " \
-	       "peak RSS is that workload's. Anchors: glibc's malloc (libc6 " \
+	       "workload and allocator in processes of its own, so that each " \
+	       "peak RSS is that workload's: three (one for jemalloc), each " \
+	       "figure the median of theirs, because under TCG a process's " \
+	       "address layout alone moves a figure by up to a factor of two " \
+	       "(which hot pages collide in QEMU's direct-mapped soft TLB is " \
+	       "ASLR's draw). Anchors: glibc's malloc (libc6 " \
 	       "%s), mimalloc (libmimalloc2.0 %s) and jemalloc (libjemalloc2 " \
 	       "%s), Debian's, the last two through `LD_PRELOAD`, and Wine's " \
 	       "HeapAlloc (wine64 %s, its operation counts divided by 4, all " \
