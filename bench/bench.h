@@ -371,9 +371,13 @@ static inline double bench_mt_run(void *arg, long unused)
 		th[i].fn = i < m->threads ? m->fn : m->disturber;
 		th[i].arg = m;
 		th[i].cpu = (i + 1) % ncpu;	/* one thread: CPU 1, as -p 1 */
-		if (bench_thread_start(&th[i]))
-			return -1;
+		if (bench_thread_start(&th[i])) {
+			/* Those started run to their end, not the figure. */
+			m->bad = 1;
+			break;
+		}
 	}
+	n = i;
 	bench_gate_open(&m->gate, n);
 	t0 = bench_now();
 	for (i = 0; i < n; i++)

@@ -141,7 +141,7 @@ static enum kind classify(const void *h, struct mem_entry **pe)
 		*pe = entry_of(h);
 		return *pe ? K_MOVEABLE : K_BAD_HANDLE;
 	}
-	if (!h || !winvm_heap_user_value(winvm_process_heap_fast(), h, &value))
+	if (!h || !winvm_heap_user_value(winvm_process_heap(), h, &value))
 		return K_BAD_PTR;
 	e = value ? entry_of(value) : NULL;
 	if (e && e->ptr == h) {
@@ -164,13 +164,13 @@ static bool wants_discardable(enum api api, UINT flags)
 /* Data for entry @e, carrying its handle. */
 static void *data_alloc(struct mem_entry *e, SIZE_T size, DWORD flags)
 {
-	return winvm_heap_alloc_user(winvm_process_heap_fast(), flags, size,
+	return winvm_heap_alloc_user(winvm_process_heap(), flags, size,
 				     handle_of(e));
 }
 
 static HGLOBAL mem_alloc(enum api api, UINT flags, SIZE_T size)
 {
-	HANDLE heap = winvm_process_heap_fast();
+	HANDLE heap = winvm_process_heap();
 	struct mem_entry *e;
 	void *p = NULL;
 
@@ -219,7 +219,7 @@ HGLOBAL winvm_mem_free(HGLOBAL h)
 		return NULL;
 	if (!is_handle(h)) {
 		/* The fast way for fixed blocks: no table lock. */
-		freed = winvm_heap_free_plain(winvm_process_heap_fast(), h, &value);
+		freed = winvm_heap_free_plain(winvm_process_heap(), h, &value);
 		if (freed > 0)
 			return NULL;
 		if (!freed) {
@@ -231,7 +231,7 @@ HGLOBAL winvm_mem_free(HGLOBAL h)
 	kind = classify(h, &e);
 	if (kind == K_MOVEABLE) {
 		if (e->ptr)
-			winvm_heap_free(winvm_process_heap_fast(), 0, e->ptr);
+			winvm_heap_free(winvm_process_heap(), 0, e->ptr);
 		entry_free(e);
 	}
 	pthread_mutex_unlock(&table.lock);
@@ -323,9 +323,9 @@ static SIZE_T mem_size(HGLOBAL h)
 	pthread_mutex_lock(&table.lock);
 	kind = classify(h, &e);
 	if (kind == K_MOVEABLE && e->ptr)
-		size = winvm_heap_size(winvm_process_heap_fast(), 0, e->ptr);
+		size = winvm_heap_size(winvm_process_heap(), 0, e->ptr);
 	else if (kind == K_FIXED)
-		size = winvm_heap_size(winvm_process_heap_fast(), 0, h);
+		size = winvm_heap_size(winvm_process_heap(), 0, h);
 	pthread_mutex_unlock(&table.lock);
 	if (kind == K_BAD_HANDLE || kind == K_BAD_PTR)
 		winvm_fail(ERROR_INVALID_HANDLE);
@@ -384,7 +384,7 @@ static HGLOBAL mem_handle(enum api api, LPCVOID p)
  */
 static HGLOBAL fixed_to_moveable(void *p, UINT flags)
 {
-	SIZE_T size = winvm_heap_size(winvm_process_heap_fast(), 0, p);
+	SIZE_T size = winvm_heap_size(winvm_process_heap(), 0, p);
 	struct mem_entry *e = entry_new();
 	void *q;
 
@@ -398,7 +398,7 @@ static HGLOBAL fixed_to_moveable(void *p, UINT flags)
 		return NULL;
 	}
 	memcpy(q, p, size);
-	winvm_heap_free(winvm_process_heap_fast(), 0, p);
+	winvm_heap_free(winvm_process_heap(), 0, p);
 	e->flags = ENTRY_INUSE;
 	if (flags & GMEM_DISCARDABLE)
 		e->flags |= ENTRY_DISCARDABLE;
@@ -416,7 +416,7 @@ static HGLOBAL fixed_to_moveable(void *p, UINT flags)
 static HGLOBAL realloc_fixed(enum api api, void *p, SIZE_T size, UINT flags,
 			     DWORD *err)
 {
-	HANDLE heap = winvm_process_heap_fast();
+	HANDLE heap = winvm_process_heap();
 	SIZE_T old;
 	void *q;
 
@@ -449,7 +449,7 @@ static HGLOBAL realloc_fixed(enum api api, void *p, SIZE_T size, UINT flags,
 static HGLOBAL realloc_moveable(enum api api, struct mem_entry *e,
 				SIZE_T size, UINT flags, DWORD *err)
 {
-	HANDLE heap = winvm_process_heap_fast();
+	HANDLE heap = winvm_process_heap();
 	SIZE_T old;
 	void *q;
 

@@ -53,21 +53,21 @@
  *
  * Thread caches. Each thread has, in each heap, a cache per class: an array
  * of free blocks. HeapAlloc and HeapFree of a front-end class take and put
- * there with no lock and no atomic operation, and touch nothing of the
- * block but its metadata byte; the thread's caches in the process heap,
- * where most allocations go, are a thread-local pointer away. A block freed by a thread other than the one
- * that allocated it goes to the freeing thread's cache: the cross-thread
- * free path is the same lock-free path. A cache overflows into, and refills
- * from, its class's depot, batches of pointers copied in and out under the
- * class's lock without touching the blocks, and behind it the runs; runs go
- * back to the back end once entirely free. Every few slow-path events one
- * cache of the thread is visited, and what stayed in it unused since the
- * last visit goes back to the runs (with the class's depot), so that a
- * class a program has moved on from does not hold memory. Caches live in a
- * per-heap metadata reservation, so HeapDestroy frees them with everything
- * else and a thread never sees a cache of a destroyed heap; a thread's
- * slot, and with it its caches, pass to the next thread once it exits,
- * after it emptied them.
+ * there with no lock and no atomic operation, and touch nothing of the block
+ * but its metadata byte; the thread's caches in the process heap, where most
+ * allocations go, are a thread-local pointer away. A block freed by a thread
+ * other than the one that allocated it goes to the freeing thread's cache:
+ * the cross-thread free path is the same lock-free path. A cache overflows
+ * into, and refills from, its class's depot, batches of pointers copied in
+ * and out under the class's lock without touching the blocks, and behind it
+ * the runs; runs go back to the back end once entirely free. Every few
+ * slow-path events one cache of the thread is visited, and what stayed in it
+ * unused since the last visit goes back to the runs (with the class's
+ * depot), so that a class a program has moved on from does not hold memory.
+ * Caches live in a per-heap metadata reservation, so HeapDestroy frees them
+ * with everything else and a thread never sees a cache of a destroyed heap;
+ * a thread's slot, and with it its caches, pass to the next thread once it
+ * exits, after it emptied them.
  *
  * Locking. The back end, large blocks and segments are under the heap lock,
  * a recursive mutex: HeapLock takes it, so HeapLock blocks other threads'
@@ -323,8 +323,7 @@ static int terminate_on_corruption;
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct heap *registry;
 static uint64_t tags_used[4];		/* heap tags taken (registry lock) */
-/* The process heap, once made; Global* and Local* read it too. */
-void *winvm_proc_heap;
+static struct heap *process_heap;
 static pthread_mutex_t process_heap_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* Thread slots: index of a thread's caches in every heap; 0 is none. */
@@ -1581,7 +1580,7 @@ static struct tcache *tcache_get(struct heap *heap)
 			lfh->tc[s] = tc;
 		pthread_mutex_unlock(&lfh->meta_lock);
 	}
-	if (heap == winvm_proc_heap)
+	if (heap == process_heap)
 		proc_tc = tc;
 	return tc;
 }
@@ -1722,7 +1721,7 @@ static __always_inline bool lfh_free(struct heap *heap, char *p,
 	if (unlikely(MAP_HEAP(e) != heap->tag || !heap->tag) &&
 	    run->heap != heap)
 		return false;
-	tc = heap == winvm_proc_heap ? proc_tc : heap->lfh->tc[tslot];
+	tc = heap == process_heap ? proc_tc : heap->lfh->tc[tslot];
 	if (unlikely(!tc || !slot_index(sc, run, p, &i)))
 		return false;
 	bin = &tc->bin[c];
@@ -2092,7 +2091,7 @@ LPVOID WINAPI HeapAlloc(HANDLE hHeap, DWORD dwFlags, SIZE_T dwBytes)
 
 	if (unlikely(dwBytes > LFH_MAX))
 		goto slow;
-	if (likely(heap == winvm_proc_heap && heap)) {
+	if (likely(heap == process_heap && heap)) {
 		tc = proc_tc;
 	} else {
 		if (unlikely(!heap || heap->seg.magic != HEAP_MAGIC ||
@@ -3063,17 +3062,17 @@ BOOL WINAPI HeapDestroy(HANDLE hHeap)
  */
 HANDLE WINAPI GetProcessHeap(void)
 {
-	struct heap *heap = __atomic_load_n(&winvm_proc_heap, __ATOMIC_ACQUIRE);
+	struct heap *heap = __atomic_load_n(&process_heap, __ATOMIC_ACQUIRE);
 
 	if (likely(heap))
 		return heap;
 	pthread_mutex_lock(&process_heap_lock);
-	heap = winvm_proc_heap;
+	heap = process_heap;
 	if (!heap) {
 		heap = heap_create(HEAP_GROWABLE, SUBHEAP_MIN, MIN_COMMIT);
 		if (heap) {
 			heap->process = true;
-			__atomic_store_n(&winvm_proc_heap, heap, __ATOMIC_RELEASE);
+			__atomic_store_n(&process_heap, heap, __ATOMIC_RELEASE);
 		}
 	}
 	pthread_mutex_unlock(&process_heap_lock);
@@ -3169,7 +3168,7 @@ int winvm_heap_free_plain(HANDLE hHeap, void *p, void **value)
  */
 HGLOBAL winvm_free_fixed(HGLOBAL h)
 {
-	struct heap *heap = __atomic_load_n(&winvm_proc_heap, __ATOMIC_ACQUIRE);
+	struct heap *heap = __atomic_load_n(&process_heap, __ATOMIC_ACQUIRE);
 	uintptr_t e = map_lookup(h);
 
 	if (likely(heap && (e & MAP_TAG) == MAP_RUN) && lfh_free(heap, h, e))
@@ -3186,7 +3185,7 @@ static void heap_atfork_child(void)
 	size_t i;
 
 	registry = NULL;
-	winvm_proc_heap = NULL;
+	process_heap = NULL;
 	proc_tc = NULL;
 	memset(tags_used, 0, sizeof(tags_used));
 	pthread_mutex_init(&registry_lock, NULL);

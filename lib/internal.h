@@ -32,16 +32,6 @@ SIZE_T winvm_heap_size(HANDLE heap, DWORD flags, LPCVOID p);
 BOOL winvm_heap_free(HANDLE heap, DWORD flags, LPVOID p);
 HANDLE winvm_process_heap(void);
 
-/* The process heap once GetProcessHeap made it, else NULL. */
-extern void *winvm_proc_heap;
-
-static inline HANDLE winvm_process_heap_fast(void)
-{
-	HANDLE heap = __atomic_load_n(&winvm_proc_heap, __ATOMIC_ACQUIRE);
-
-	return heap ? heap : winvm_process_heap();
-}
-
 /*
  * GlobalAlloc/LocalAlloc of a fixed block: HeapAlloc(GetProcessHeap(),
  * @flags, @size), the fast path in heap.c.

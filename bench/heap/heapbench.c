@@ -365,8 +365,12 @@ static double w_run(void *arg, long ops)
 			th[i].fn = worker;
 			th[i].arg = &jobs[i];
 			th[i].cpu = (i + 1) % ncpu;
-			if (bench_thread_start(&th[i]))
-				return -1;
+			if (bench_thread_start(&th[i])) {
+				/* Those started run to their end. */
+				run.bad = 1;
+				run.workers = i;
+				break;
+			}
 		}
 		bench_gate_open(&run.gate, run.workers);
 		t0 = bench_now();
