@@ -417,7 +417,8 @@ function heap_section() {
 	      "CPU 1. The allocators of a workload run one after the other, " \
 	      "each in its own process, so a change in the host's load between " \
 	      "them is not cancelled out as it is for the Global*/HeapAlloc " \
-	      "pair; the spread is that of the trials within each process." > md
+	      "pair; the spread is that of the processes' figures (of all " \
+	      "the trials, for the pair)." > md
 	print "" > md
 	print "| # | entry | what | winvm | anchor | ratio | target | met | spread | other anchors |" > md
 	print "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |" > md
