@@ -1867,7 +1867,7 @@ static void late_destructor(void *arg)
 
 	for (i = 0; left[i]; i++)
 		HeapFree(GetProcessHeap(), 0, left[i]);
-	late_churn((uintptr_t)left[i + 1], 64);
+	late_churn((uintptr_t)left[129], 64);
 	HeapFree(GetProcessHeap(), 0, left);
 }
 
@@ -1876,11 +1876,19 @@ static void *late_thread(void *arg)
 	void **left = HeapAlloc(GetProcessHeap(), 0, 130 * sizeof(void *));
 	int i;
 
-	if (!left)
+	if (!left) {
+		__atomic_add_fetch(&late_bad, 1, __ATOMIC_RELAXED);
 		return NULL;
-	for (i = 0; i < 128; i++)
+	}
+	for (i = 0; i < 128; i++) {
 		left[i] = HeapAlloc(GetProcessHeap(), 0, 16 + i % 64);
-	left[128] = NULL;
+		if (!left[i]) {
+			__atomic_add_fetch(&late_bad, 1, __ATOMIC_RELAXED);
+			break;
+		}
+	}
+	for (; i <= 128; i++)
+		left[i] = NULL;
 	left[129] = arg;
 	late_churn((uintptr_t)arg, 64);
 	pthread_setspecific(late_key, left);
