@@ -755,13 +755,13 @@ static bool seg_empty(const struct seg *seg)
 /* Release an empty segment other than the first. */
 static void seg_release(struct heap *heap, struct seg *seg)
 {
-	struct seg **pos;
+	struct seg *prev;
 
-	for (pos = &heap->seg.next; *pos != seg; pos = &(*pos)->next)
+	for (prev = &heap->seg; prev->next != seg; prev = prev->next)
 		;
-	*pos = seg->next;
+	prev->next = seg->next;
 	if (heap->last == seg)
-		heap->last = &heap->seg;
+		heap->last = prev;
 	bin_remove(heap, (struct fblk *)seg_first(seg));
 	map_set(seg, seg->end, 0);
 	vm_free(seg, 0, MEM_RELEASE);

@@ -1274,6 +1274,43 @@ TEST_F(heap, compact)
 	EXPECT_EQ(ERROR_INVALID_HANDLE, GetLastError());
 }
 
+/*
+ * HeapCompact releasing the newest sub-heap leaves the older ones in the
+ * heap: a sub-heap added afterwards does not hide them from HeapWalk, and
+ * HeapDestroy still releases them.
+ */
+TEST_F(heap, compact_keeps_older_subheaps)
+{
+	char *old, *newest, *added;
+	PROCESS_HEAP_ENTRY e;
+	bool seen = false;
+	void *base;
+
+	old = HeapAlloc(self->heap, 0, 0x80000);
+	ASSERT_NE(NULL, old);
+	base = query_base(old);
+	ASSERT_NE(self->heap, base);
+	newest = HeapAlloc(self->heap, 0, 0xc0000);
+	ASSERT_NE(NULL, newest);
+	ASSERT_NE(base, query_base(newest));
+	ASSERT_NE(self->heap, query_base(newest));
+	EXPECT_TRUE(HeapFree(self->heap, 0, newest));
+	HeapCompact(self->heap, 0);
+	EXPECT_EQ(MEM_FREE, query_state(newest));
+	added = HeapAlloc(self->heap, 0, 0xc0000);
+	ASSERT_NE(NULL, added);
+	memset(&e, 0, sizeof(e));
+	while (HeapWalk(self->heap, &e))
+		if (e.lpData == old && (e.wFlags & PROCESS_HEAP_ENTRY_BUSY))
+			seen = true;
+	EXPECT_TRUE(seen);
+	EXPECT_TRUE(HeapValidate(self->heap, 0, NULL));
+	EXPECT_TRUE(HeapDestroy(self->heap));
+	self->heap = NULL;
+	EXPECT_EQ(MEM_FREE, query_state(base));
+	EXPECT_EQ(MEM_FREE, query_state(added));
+}
+
 /* GetProcessHeap: one heap, created once, from any thread. */
 static void *process_heap_thread(void *arg)
 {
