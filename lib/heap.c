@@ -35,7 +35,13 @@
  * more (growable heaps only, as on Windows) are large blocks: a VirtualAlloc
  * of their own with a 64-byte header, so they are 64-aligned (case 89),
  * released when freed; one that HeapReAlloc moves there gets room to grow
- * in place (large_room()).
+ * in place (large_room()). A block of 64 KiB or more that HeapReAlloc
+ * moves in the back end gets a sub-heap of its own, with the room a large
+ * block would get (solo_alloc()): a buffer grown step by step then grows in
+ * place and, when it crosses 0xff000 bytes, its sub-heap becomes its large
+ * block without a copy (seg_to_large(): a sub-heap's first block and a
+ * large block both start 0x40 bytes into their reservation). Sub-heaps
+ * take the lowest iRegionIndex free, as on Windows.
  *
  * The front end. As with Windows' low-fragmentation heap, a size class is
  * served by the front end once 0x12 blocks of it were allocated from the
@@ -113,7 +119,7 @@
 #define MAX_UNITS	UINT32_MAX	/* block size limit, in units */
 
 #define HEAP_HDR	0x800UL		/* struct heap, in the first segment */
-#define SEG_HDR		0x40UL		/* struct seg, in the others */
+#define SEG_HDR		0x30UL		/* struct seg, in the others */
 #define MIN_COMMIT	0x2000UL	/* committed at creation, at least */
 #define FIXED_ROUND	0x2000UL	/* fixed heaps reserve their maximum rounded up to this */
 #define GROW_EXTRA	0x10000UL	/* growable heaps reserve their initial size plus this */
@@ -128,6 +134,7 @@
 #define LARGE_MIN	0xff000UL	/* requests from here on are large blocks */
 #define LARGE_HDR	0x40UL
 #define LARGE_ROOM	0x4000000UL	/* a reallocated large block reserves up to this */
+#define SOLO_MIN	0x10000UL	/* moved blocks this big get a sub-heap (solo_alloc) */
 #define MAX_REQUEST	(~(SIZE_T)0 - 2 * GRAN)
 
 #define LFH_THRESHOLD	0x12		/* allocations of a class that enable the front end */
@@ -145,6 +152,7 @@
 
 #define HEAP_MAGIC	0x50414548U	/* "HEAP" */
 #define SEG_MAGIC	0x47455348U	/* "HSEG" */
+#define SOLO_MAGIC	0x4c4f5348U	/* "HSOL": a sub-heap held by one block */
 #define RUN_MAGIC	0x4e555248U	/* "HRUN" */
 #define LARGE_MAGIC	0x47524c48U	/* "HLRG" */
 
@@ -179,7 +187,7 @@ struct heap;
 
 /* A segment, at the base of its reservation. */
 struct seg {
-	uint32_t magic;		/* HEAP_MAGIC for the first, SEG_MAGIC */
+	uint32_t magic;		/* HEAP_MAGIC for the first, SEG_ or SOLO_MAGIC */
 	uint32_t index;		/* PROCESS_HEAP_ENTRY.iRegionIndex */
 	struct heap *heap;
 	struct seg *next;
@@ -275,7 +283,7 @@ struct heap {
 	struct heap *next_heap;		/* the registry */
 	struct seg *last;		/* the newest segment */
 	size_t next_seg;		/* reservation of the next sub-heap */
-	uint32_t nsegs;
+	uint64_t regions[4];		/* iRegionIndex values taken */
 	uint64_t epoch;			/* heap operations, the purge clock */
 	bool compat_lfh;		/* HeapCompatibilityInformation set to 2 */
 	bool process;
@@ -288,6 +296,8 @@ struct heap {
 _Static_assert(sizeof(struct heap) <= HEAP_HDR, "struct heap fits its header");
 _Static_assert(sizeof(struct seg) <= SEG_HDR, "struct seg fits its header");
 _Static_assert(sizeof(struct large) <= LARGE_HDR, "struct large fits");
+_Static_assert(SEG_HDR + HDR == LARGE_HDR,
+	       "a sub-heap's first block is where a large block's data is");
 _Static_assert(sizeof(struct blk) == HDR, "block header");
 _Static_assert(NCLASS <= 64, "active is a 64-bit mask");
 _Static_assert(offsetof(struct heap, lfh) < 64, "hot fields in one line");
@@ -752,16 +762,45 @@ static bool seg_empty(const struct seg *seg)
 	       blk_next(seg_first(seg)) == seg_end(seg);
 }
 
-/* Release an empty segment other than the first. */
-static void seg_release(struct heap *heap, struct seg *seg)
+/*
+ * The iRegionIndex of a new sub-heap: the lowest free one, 64 excepted
+ * (large blocks'), so that a heap whose sub-heaps come and go keeps small
+ * indices, as Windows' does; 255 for all once 254 are taken.
+ */
+static uint32_t region_get(struct heap *heap)
+{
+	uint64_t free;
+	unsigned int w;
+
+	for (w = 0; w < 4; w++) {
+		free = ~heap->regions[w];
+		if (free) {
+			heap->regions[w] |= free & -free;
+			return w * 64 + __builtin_ctzll(free);
+		}
+	}
+	return 255;
+}
+
+/* Take @seg, a segment other than the first, off the heap's list. */
+static void seg_unlink(struct heap *heap, struct seg *seg)
 {
 	struct seg *prev;
+
+	if (seg->index != 255)
+		heap->regions[seg->index / 64] &= ~(1ULL << (seg->index % 64));
 
 	for (prev = &heap->seg; prev->next != seg; prev = prev->next)
 		;
 	prev->next = seg->next;
 	if (heap->last == seg)
 		heap->last = prev;
+}
+
+/* Release an empty segment other than the first. */
+static void seg_release(struct heap *heap, struct seg *seg)
+{
+	seg_unlink(heap, seg);
 	bin_remove(heap, (struct fblk *)seg_first(seg));
 	map_set(seg, seg->end, 0);
 	vm_free(seg, 0, MEM_RELEASE);
@@ -879,6 +918,36 @@ static struct fblk *seg_grow(struct heap *heap, struct seg *seg, size_t units)
 	return top && top->h.size >= units ? top : NULL;
 }
 
+/*
+ * A new sub-heap of @size bytes, the first @commit committed and free, at
+ * the end of the list.
+ */
+static struct seg *seg_new(struct heap *heap, size_t size, size_t commit,
+			   uint32_t magic)
+{
+	struct seg *seg;
+
+	seg = vm_alloc(NULL, size, MEM_RESERVE, heap_prot(heap));
+	if (!seg)
+		return NULL;
+	if (!vm_alloc(seg, commit, MEM_COMMIT, heap_prot(heap)) ||
+	    !map_set(seg, (char *)seg + size, (uintptr_t)seg | MAP_SEG)) {
+		map_set(seg, (char *)seg + size, 0);
+		vm_free(seg, 0, MEM_RELEASE);
+		return NULL;
+	}
+	seg->magic = magic;
+	seg->index = region_get(heap);
+	seg->heap = heap;
+	seg->next = NULL;
+	seg->commit = (char *)seg + commit;
+	seg->end = (char *)seg + size;
+	heap->last->next = seg;
+	heap->last = seg;
+	seg_format(heap, seg);
+	return seg;
+}
+
 /* A new sub-heap whose first free block has @units. */
 static struct fblk *seg_add(struct heap *heap, size_t units)
 {
@@ -888,31 +957,16 @@ static struct fblk *seg_add(struct heap *heap, size_t units)
 	size = round_up(need, GRAN);
 	if (size < heap->next_seg)
 		size = heap->next_seg;
-	seg = vm_alloc(NULL, size, MEM_RESERVE, heap_prot(heap));
-	if (!seg)
-		return NULL;
 	commit = round_up(need, PAGE);
 	if (commit < commit_step(size))
 		commit = commit_step(size);
 	if (commit > size)
 		commit = size;
-	if (!vm_alloc(seg, commit, MEM_COMMIT, heap_prot(heap)) ||
-	    !map_set(seg, (char *)seg + size, (uintptr_t)seg | MAP_SEG)) {
-		map_set(seg, (char *)seg + size, 0);
-		vm_free(seg, 0, MEM_RELEASE);
+	seg = seg_new(heap, size, commit, SEG_MAGIC);
+	if (!seg)
 		return NULL;
-	}
-	seg->magic = SEG_MAGIC;
-	seg->index = heap->nsegs++;
-	seg->heap = heap;
-	seg->next = NULL;
-	seg->commit = (char *)seg + commit;
-	seg->end = (char *)seg + size;
-	heap->last->next = seg;
-	heap->last = seg;
 	if (size == heap->next_seg)
 		heap->next_seg = size * 2 > SUBHEAP_MAX ? SUBHEAP_MAX : size * 2;
-	seg_format(heap, seg);
 	return seg_top(seg);
 }
 
@@ -926,6 +980,8 @@ static struct fblk *heap_grow(struct heap *heap, size_t units)
 	struct seg *seg;
 
 	for (seg = &heap->seg; seg; seg = seg->next) {
+		if (seg->magic == SOLO_MAGIC)
+			continue;
 		f = seg_grow(heap, seg, units);
 		if (f)
 			return f;
@@ -1768,6 +1824,31 @@ static uint32_t large_sum(const struct large *l)
 }
 
 /*
+ * Make the start of reservation @l, @commit of its @reserve bytes
+ * committed, a large block of @size bytes carrying @user, and list it.
+ */
+static void large_init(struct heap *heap, struct large *l, size_t size,
+		       size_t commit, size_t reserve, void *user)
+{
+	l->magic = LARGE_MAGIC;
+	l->heap = heap;
+	l->size = size;
+	l->commit = commit;
+	l->reserve = reserve;
+	l->user = user;
+	l->check = large_sum(l);
+	pthread_mutex_lock(&heap->lock);
+	l->next = NULL;
+	l->prev = heap->large_tail;
+	if (l->prev)
+		l->prev->next = l;
+	else
+		heap->large = l;
+	heap->large_tail = l;
+	pthread_mutex_unlock(&heap->lock);
+}
+
+/*
  * A large block of @size bytes in its own reservation of at least
  * @reserve bytes (a realloc leaves room to grow), committed as needed.
  * Fresh pages are zero: HEAP_ZERO_MEMORY costs nothing.
@@ -1789,22 +1870,7 @@ static void *large_alloc(struct heap *heap, size_t size, size_t reserve,
 		vm_free(l, 0, MEM_RELEASE);
 		return NULL;
 	}
-	l->magic = LARGE_MAGIC;
-	l->heap = heap;
-	l->size = size;
-	l->commit = commit;
-	l->reserve = reserve;
-	l->user = user ? value : NULL;
-	l->check = large_sum(l);
-	pthread_mutex_lock(&heap->lock);
-	l->next = NULL;
-	l->prev = heap->large_tail;
-	if (l->prev)
-		l->prev->next = l;
-	else
-		heap->large = l;
-	heap->large_tail = l;
-	pthread_mutex_unlock(&heap->lock);
+	large_init(heap, l, size, commit, reserve, user ? value : NULL);
 	return (char *)l + LARGE_HDR;
 }
 
@@ -1962,7 +2028,16 @@ static void free_loc(struct heap *heap, struct loc *loc, void *p)
 		central_put(heap, loc->run->cls, &p, 1, true);
 		break;
 	case MAP_SEG:
-		backend_free(heap, loc->b);
+		if (loc->seg->magic != SOLO_MAGIC) {
+			backend_free(heap, loc->b);
+			break;
+		}
+		/* A sub-heap of its own goes with its block. */
+		loc->seg->magic = SEG_MAGIC;
+		make_free(heap, loc->b, loc->b->size);
+		if (seg_empty(loc->seg))
+			seg_release(heap, loc->seg);
+		heap_tick(heap);
 		break;
 	case MAP_LARGE:
 		pthread_mutex_lock(&heap->lock);
@@ -2221,18 +2296,66 @@ static bool absorb_next(struct heap *heap, struct seg *seg, struct blk *b,
 	return true;
 }
 
+/*
+ * Turn the sub-heap of back-end block @b into a large block of @size bytes
+ * (@size >= LARGE_MIN) in place, when @b is the sub-heap's only block and
+ * its reservation has room: a block that HeapReAlloc grew in a sub-heap of
+ * its own (solo_alloc()) crosses the large-block threshold without a
+ * copy. The block's data stays where it is, at LARGE_HDR from the base
+ * like any large block's (SEG_HDR + HDR). Heap lock held if serialized.
+ */
+static bool seg_to_large(struct heap *heap, struct loc *loc, size_t size,
+			 size_t *zero_end)
+{
+	size_t commit = round_up(size + LARGE_HDR, PAGE), had;
+	struct seg *seg = loc->seg;
+	struct blk *b = loc->b, *next = blk_next(b);
+	struct large *l = (struct large *)seg;
+	void *user = loc->user ? loc->value : NULL;
+	size_t reserve = seg->end - (char *)seg;
+
+	if (!(heap->flags & HEAP_GROWABLE) || seg == &heap->seg ||
+	    b != seg_first(seg) || commit > reserve)
+		return false;
+	if (!(next->flags & BLK_END) &&
+	    ((next->flags & BLK_BUSY) || !(blk_next(next)->flags & BLK_END)))
+		return false;
+	had = seg->commit - (char *)seg;
+	if (commit > had && !vm_alloc(seg->commit, commit - had, MEM_COMMIT,
+				      heap_prot(heap)))
+		return false;
+	if (!(next->flags & BLK_END))
+		bin_remove(heap, (struct fblk *)next);
+	seg_unlink(heap, seg);
+	map_set((char *)seg + GRAN, seg->end, 0);
+	map_set(l, (char *)l + 1, (uintptr_t)l | MAP_LARGE);
+	if (commit < had)
+		vm_free((char *)l + commit, had - commit, MEM_DECOMMIT);
+	large_init(heap, l, size, commit, reserve, user);
+	*zero_end = had - LARGE_HDR < size ? had - LARGE_HDR : size;
+	loc->tag = MAP_LARGE;
+	loc->l = l;
+	return true;
+}
+
 /* Resize back-end block @b in place, keeping its user value. */
-static bool backend_resize(struct heap *heap, struct loc *loc, size_t size)
+static bool backend_resize(struct heap *heap, struct loc *loc, size_t size,
+			   bool in_place, size_t *zero_end)
 {
 	size_t need = size + (loc->user ? sizeof(void *) : 0);
 	size_t units = units_for(need);
 	struct blk *b = loc->b;
 
 	if (need >= LARGE_MIN)
-		return false;
+		return !in_place && seg_to_large(heap, loc, size, zero_end);
 	if (units > b->size && !absorb_next(heap, loc->seg, b, units))
 		return false;
 	blk_set(b, b->size, b->prev, 0, BLK_BUSY);
+	/* A solo block keeps what it has, unless it shrank to half. */
+	if (loc->seg->magic == SOLO_MAGIC && units * 2 > b->size)
+		units = b->size;
+	else if (loc->seg->magic == SOLO_MAGIC)
+		loc->seg->magic = SEG_MAGIC;
 	units = split_tail(heap, b, units);
 	blk_busy(b, units, size, loc->user ? BLK_USER : 0);
 	if (loc->user)
@@ -2257,7 +2380,7 @@ static bool resize_in_place(struct heap *heap, DWORD flags, struct loc *loc,
 		meta_set(sc, loc->run, loc->idx, sc->size - size);
 		return true;
 	case MAP_SEG:
-		return backend_resize(heap, loc, size);
+		return backend_resize(heap, loc, size, in_place, zero_end);
 	default:
 		if (!in_place && size < LARGE_MIN)
 			return false;
@@ -2282,20 +2405,53 @@ static size_t large_room(size_t size)
 }
 
 /*
- * Move a block to a new one of @size bytes: the front end, the back end,
- * or a large block with room to grow (large_room()). Heap lock held if
- * serialized.
+ * A back-end block of @size bytes (@need with the user value) in a new
+ * sub-heap of its own, for a block of SOLO_MIN bytes or more that
+ * HeapReAlloc moves: the sub-heap reserves what a large block of
+ * LARGE_MIN bytes that HeapReAlloc moved would, so that a buffer grown
+ * step by step grows in place, and becomes a large block without a copy
+ * when it crosses LARGE_MIN (seg_to_large()). The block keeps every byte
+ * committed after it (a free block there could go to another request and
+ * stop the growth), and no other request is served from the sub-heap's
+ * room (heap_grow()). Heap lock held if serialized.
+ */
+static void *solo_alloc(struct heap *heap, size_t size, size_t need,
+			bool user, void *value)
+{
+	size_t reserve = round_up(large_room(LARGE_MIN), GRAN);
+	size_t commit = round_up(SEG_HDR + units_for(need) * UNIT + HDR, PAGE);
+	struct seg *seg;
+	struct blk *b;
+
+	seg = seg_new(heap, reserve, commit, SOLO_MAGIC);
+	if (!seg)
+		return NULL;
+	b = seg_first(seg);
+	bin_remove(heap, (struct fblk *)b);
+	blk_busy(b, b->size, size, user ? BLK_USER : 0);
+	if (user)
+		*blk_user_slot(b) = value;
+	heap_tick(heap);
+	return blk_data(b);
+}
+
+/*
+ * Move a block to a new one of @size bytes: the front end, the back end
+ * (a sub-heap of its own from SOLO_MIN bytes on), or a large block with
+ * room to grow (large_room()). Heap lock held if serialized.
  */
 static void *realloc_move(struct heap *heap, DWORD flags, void *p,
 			  struct loc *loc, size_t size)
 {
 	size_t need = size + (loc->user ? sizeof(void *) : 0);
-	void *q;
+	void *q = NULL;
 
 	if (need >= LARGE_MIN && (heap->flags & HEAP_GROWABLE))
 		q = large_alloc(heap, size, large_room(size), loc->user,
 				loc->value);
-	else
+	else if (need >= SOLO_MIN && (heap->flags & HEAP_GROWABLE))
+		q = solo_alloc(heap, size, need, loc->user, loc->value);
+	if (!q && need < LARGE_MIN)
 		q = heap_alloc(heap, flags & ~HEAP_ZERO_MEMORY, size, loc->user,
 			       loc->value);
 	if (!q)
@@ -2452,7 +2608,8 @@ static bool check_seg(struct heap *heap, struct seg *seg)
 	struct blk *b = seg_first(seg), *end = seg_end(seg);
 	uint32_t prev = 0;
 
-	if (seg->magic != (seg->index ? SEG_MAGIC : HEAP_MAGIC) ||
+	if ((seg->index ? seg->magic != SEG_MAGIC && seg->magic != SOLO_MAGIC :
+			  seg->magic != HEAP_MAGIC) ||
 	    seg->heap != heap || !blk_ok(end) ||
 	    end->flags != (BLK_BUSY | BLK_END))
 		return false;
@@ -2961,7 +3118,8 @@ static struct heap *heap_create(DWORD flags, size_t reserve, size_t commit)
 	heap->flags = flags;
 	heap->last = &heap->seg;
 	heap->next_seg = SUBHEAP_MIN;
-	heap->nsegs = 1;
+	heap->regions[0] = 1;		/* the first segment's */
+	heap->regions[1] = 1;		/* large blocks' */
 	pthread_mutexattr_init(&attr);
 	pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
 	pthread_mutex_init(&heap->lock, &attr);

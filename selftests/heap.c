@@ -106,6 +106,18 @@ static void *query_base(const void *p)
 	return mbi.AllocationBase;
 }
 
+/* HeapWalk's iRegionIndex for busy block @p of @heap (64: large); or -1. */
+static int region_of(HANDLE heap, const void *p)
+{
+	PROCESS_HEAP_ENTRY e;
+
+	memset(&e, 0, sizeof(e));
+	while (HeapWalk(heap, &e))
+		if (e.lpData == p && (e.wFlags & PROCESS_HEAP_ENTRY_BUSY))
+			return e.iRegionIndex;
+	return -1;
+}
+
 /* Every HeapWalk entry of @heap, up to @max; the count, and the last error. */
 static int walk(HANDLE heap, PROCESS_HEAP_ENTRY *entries, int max, DWORD *err)
 {
@@ -289,6 +301,7 @@ TEST_F(heap, alignment)
 	void *ptrs[128];
 	SIZE_T sizes[] = { 0, 1, 24, 100, 1000, 5000, A };
 	unsigned int i, j;
+	int region;
 
 	for (j = 0; j < sizeof(sizes) / sizeof(sizes[0]); j++) {
 		any = 0;
@@ -324,8 +337,10 @@ TEST_F(heap, alignment)
 	EXPECT_EQ(0xff000, HeapSize(self->heap, 0, ptrs[0]));
 	ptrs[1] = HeapAlloc(self->heap, 0, 0xfe000);
 	ASSERT_NE(NULL, ptrs[1]);
-	ASSERT_EQ(sizeof(mbi), VirtualQuery(ptrs[1], &mbi, sizeof(mbi)));
-	EXPECT_NE((char *)ptrs[1] - 0x40, mbi.AllocationBase);
+	EXPECT_EQ(64, region_of(self->heap, ptrs[0]));
+	region = region_of(self->heap, ptrs[1]);
+	EXPECT_LE(0, region);
+	EXPECT_GT(64, region);
 	EXPECT_TRUE(HeapFree(self->heap, 0, ptrs[0]));
 	EXPECT_TRUE(HeapFree(self->heap, 0, ptrs[1]));
 	EXPECT_EQ(MEM_FREE, query_state(ptrs[0]));
@@ -462,6 +477,181 @@ TEST_F(heap, realloc_grows_large_in_place)
 	}
 	EXPECT_TRUE(HeapFree(self->heap, 0, large));
 	EXPECT_EQ(MEM_FREE, query_state(large));
+}
+
+/*
+ * A block of 64 KiB or more that HeapReAlloc moves in the back end: the
+ * moved block starts a sub-heap of its own, with room for at least 8 MiB.
+ * solo_block() makes one in a heap created with an initial size of 1 MiB,
+ * where back-end blocks are carved one after the other from the first
+ * segment: the block allocated after a 64 KiB one (both above the front
+ * end's classes) stops it from growing in place.
+ */
+FIXTURE(own_subheap) {
+	HANDLE heap;
+};
+
+FIXTURE_SETUP(own_subheap)
+{
+	if (access("/dev/winvm", F_OK))
+		SETUP_SKIP("/dev/winvm not present: load winvm.ko");
+	self->heap = HeapCreate(0, 0x100000, 0);
+	ASSERT_NE(NULL, self->heap);
+}
+
+FIXTURE_TEARDOWN(own_subheap)
+{
+	if (self->heap)
+		EXPECT_TRUE(HeapDestroy(self->heap));
+}
+
+static char *solo_block(struct __test_metadata *_metadata, HANDLE heap,
+			SIZE_T size)
+{
+	char *p, *fence, *q;
+
+	p = HeapAlloc(heap, 0, 0x10000);
+	fence = HeapAlloc(heap, 0, 0x5000);
+	if (!p || !fence)
+		return NULL;
+	memset(p, 0x5a, 0x10000);
+	q = HeapReAlloc(heap, 0, p, size);
+	EXPECT_TRUE(HeapFree(heap, 0, fence));
+	if (!q) {
+		EXPECT_TRUE(HeapFree(heap, 0, p));
+		return NULL;
+	}
+	EXPECT_NE(p, q);
+	EXPECT_EQ(0x5a, q[0]);
+	EXPECT_EQ(0x5a, q[0xffff]);
+	return q;
+}
+
+TEST_F(own_subheap, realloc_moves_there)
+{
+	char *q = solo_block(_metadata, self->heap, 0x18000);
+	int region;
+
+	ASSERT_NE(NULL, q);
+	EXPECT_EQ(q - 0x40, query_base(q));
+	EXPECT_LE(0x800000, reservation(q - 0x40));
+	region = region_of(self->heap, q);
+	EXPECT_LT(0, region);
+	EXPECT_GT(64, region);
+	EXPECT_EQ(0x18000, HeapSize(self->heap, 0, q));
+	EXPECT_TRUE(HeapValidate(self->heap, 0, NULL));
+	EXPECT_TRUE(HeapFree(self->heap, 0, q));
+	EXPECT_EQ(MEM_FREE, query_state(q));
+}
+
+/* Other requests do not take the room of such a sub-heap. */
+TEST_F(own_subheap, keeps_its_room)
+{
+	char *q = solo_block(_metadata, self->heap, 0x18000);
+	char *base, *p;
+	SIZE_T room;
+	int i;
+
+	ASSERT_NE(NULL, q);
+	base = q - 0x40;
+	room = reservation(base);
+	for (i = 0; i < 64; i++) {
+		p = HeapAlloc(self->heap, 0, i & 1 ? 0x20000 : 0x3000);
+		ASSERT_NE(NULL, p);
+		EXPECT_FALSE(p >= base && p < base + room) TH_LOG("%p", p);
+	}
+	EXPECT_TRUE(HeapValidate(self->heap, 0, NULL));
+}
+
+/*
+ * Grown step by step, such a block keeps its address, across the
+ * large-block threshold too, where HeapWalk starts listing it as a large
+ * block; contents kept, HEAP_ZERO_MEMORY zeroing each grown tail.
+ */
+TEST_F(own_subheap, crosses_large_in_place)
+{
+	char *q = solo_block(_metadata, self->heap, 0x18000), *r;
+	SIZE_T size, old;
+	int region;
+
+	ASSERT_NE(NULL, q);
+	for (old = 0x18000; old < 0x400000; old = size) {
+		memset(q + old - 0x100, 0x33, 0x100);
+		size = old + old / 4;
+		r = HeapReAlloc(self->heap, HEAP_ZERO_MEMORY, q, size);
+		ASSERT_EQ(q, r) TH_LOG("size %#zx", size);
+		EXPECT_EQ(size, HeapSize(self->heap, 0, q));
+		EXPECT_EQ(0x5a, q[0]);
+		EXPECT_EQ(0x5a, q[0xffff]);
+		EXPECT_EQ(0x33, q[old - 1]);
+		EXPECT_TRUE(all_zero(q + old, size - old)) TH_LOG("size %#zx", size);
+		region = region_of(self->heap, q);
+		EXPECT_LE(0, region);
+		EXPECT_EQ(size >= 0xff000, region == 64) TH_LOG("size %#zx", size);
+	}
+	EXPECT_EQ(q - 0x40, query_base(q));
+	EXPECT_TRUE(HeapValidate(self->heap, 0, NULL));
+	EXPECT_TRUE(HeapFree(self->heap, 0, q));
+	EXPECT_EQ(MEM_FREE, query_state(q));
+	EXPECT_TRUE(HeapValidate(self->heap, 0, NULL));
+}
+
+/* Crossing the threshold is never in place for HEAP_REALLOC_IN_PLACE_ONLY. */
+TEST_F(own_subheap, in_place_only_stops_at_large)
+{
+	char *q = solo_block(_metadata, self->heap, 0x80000);
+
+	ASSERT_NE(NULL, q);
+	SetLastError(UNTOUCHED);
+	EXPECT_EQ(NULL, HeapReAlloc(self->heap, HEAP_REALLOC_IN_PLACE_ONLY, q,
+				    0x100000));
+	EXPECT_EQ(ERROR_NOT_ENOUGH_MEMORY, GetLastError());
+	EXPECT_EQ(0x80000, HeapSize(self->heap, 0, q));
+	EXPECT_EQ(q, HeapReAlloc(self->heap, HEAP_REALLOC_IN_PLACE_ONLY, q,
+				 0xf0000));
+	EXPECT_EQ(0xf0000, HeapSize(self->heap, 0, q));
+	EXPECT_GT(64, region_of(self->heap, q));
+	EXPECT_TRUE(HeapValidate(self->heap, 0, NULL));
+}
+
+/* Sub-heaps that come and go reuse their iRegionIndex values. */
+TEST_F_TIMEOUT(own_subheap, region_reused, 120)
+{
+	int i, first = -1, region;
+	char *q;
+
+	for (i = 0; i < 300; i++) {
+		q = solo_block(_metadata, self->heap, 0x18000);
+		ASSERT_NE(NULL, q);
+		region = region_of(self->heap, q);
+		if (first < 0)
+			first = region;
+		ASSERT_LT(0, region);
+		ASSERT_EQ(first, region) TH_LOG("round %d", i);
+		ASSERT_TRUE(HeapFree(self->heap, 0, q));
+	}
+}
+
+/*
+ * Shrunk to less than half, such a block gives the rest to the heap and
+ * its sub-heap becomes an ordinary one: the block stays when the freed
+ * tail is reused, and freeing it leaves the sub-heap to the heap.
+ */
+TEST_F(own_subheap, shrinks)
+{
+	char *q = solo_block(_metadata, self->heap, 0x80000), *p;
+
+	ASSERT_NE(NULL, q);
+	EXPECT_EQ(q, HeapReAlloc(self->heap, 0, q, 0x20000));
+	EXPECT_EQ(0x5a, q[0xffff]);
+	p = HeapAlloc(self->heap, 0, 0x40000);
+	ASSERT_NE(NULL, p);
+	EXPECT_EQ(q - 0x40, query_base(p));
+	EXPECT_TRUE(HeapValidate(self->heap, 0, NULL));
+	EXPECT_TRUE(HeapFree(self->heap, 0, q));
+	EXPECT_EQ(MEM_COMMIT, query_state(p));
+	EXPECT_TRUE(HeapFree(self->heap, 0, p));
+	EXPECT_TRUE(HeapValidate(self->heap, 0, NULL));
 }
 
 /*
