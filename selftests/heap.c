@@ -1705,6 +1705,99 @@ TEST_F_TIMEOUT(heap, random_blocks, 300)
 	ASSERT_TRUE(HeapValidate(self->heap, 0, NULL));
 }
 
+/*
+ * Threads growing buffers step by step from 8 KiB to 3 MiB (through the
+ * front end, the back end, sub-heaps of their own and large blocks),
+ * shrinking and freeing them at random, while another thread validates
+ * the heap: contents and sizes kept at every step.
+ */
+#define GROWERS		2
+#define GROWN		4
+
+struct grower {
+	HANDLE heap;
+	unsigned int id;
+	int bad;
+};
+
+static void *grow_buffers(void *arg)
+{
+	struct grower *g = arg;
+	unsigned char *buf[GROWN] = { NULL }, *q;
+	SIZE_T size[GROWN] = { 0 }, n;
+	uint64_t seed = 1234 + g->id;
+	unsigned int i, k, slot;
+
+	for (i = 0; i < 600; i++) {
+		k = rng(&seed) % GROWN;
+		slot = g->id * GROWN + k;
+		if (!buf[k]) {
+			size[k] = 0x2000 + rng(&seed) % 0x2000;
+			buf[k] = HeapAlloc(g->heap, 0, size[k]);
+			if (!buf[k]) {
+				g->bad++;
+				continue;
+			}
+			fill(buf[k], size[k], slot);
+			continue;
+		}
+		if (!check(buf[k], size[k], slot) ||
+		    HeapSize(g->heap, 0, buf[k]) != size[k])
+			g->bad++;
+		if (size[k] > 0x300000 || rng(&seed) % 16 == 0) {
+			if (!HeapFree(g->heap, 0, buf[k]))
+				g->bad++;
+			buf[k] = NULL;
+			continue;
+		}
+		n = rng(&seed) % 8 ? size[k] + size[k] / 4 + rng(&seed) % 64 :
+				     size[k] / 3;
+		q = HeapReAlloc(g->heap, 0, buf[k], n);
+		if (!q || !check_below(q, size[k], n, slot)) {
+			g->bad++;
+			continue;
+		}
+		buf[k] = q;
+		size[k] = n;
+		fill(q, n, slot);
+	}
+	for (k = 0; k < GROWN; k++)
+		if (buf[k] && !HeapFree(g->heap, 0, buf[k]))
+			g->bad++;
+	return NULL;
+}
+
+TEST_F_TIMEOUT(heap, threads_grow_buffers, 300)
+{
+	unsigned int i, busy = 0, running = GROWERS;
+	bool joined[GROWERS] = { false };
+	struct grower g[GROWERS];
+	pthread_t t[GROWERS];
+	PROCESS_HEAP_ENTRY e;
+
+	for (i = 0; i < GROWERS; i++) {
+		g[i] = (struct grower){ .heap = self->heap, .id = i };
+		ASSERT_EQ(0, pthread_create(&t[i], NULL, grow_buffers, &g[i]));
+	}
+	while (running) {
+		EXPECT_TRUE(HeapValidate(self->heap, 0, NULL));
+		for (i = 0; i < GROWERS; i++) {
+			if (!joined[i] && !pthread_tryjoin_np(t[i], NULL)) {
+				joined[i] = true;
+				running--;
+			}
+		}
+	}
+	for (i = 0; i < GROWERS; i++)
+		EXPECT_EQ(0, g[i].bad) TH_LOG("thread %u", i);
+	EXPECT_TRUE(HeapValidate(self->heap, 0, NULL));
+	memset(&e, 0, sizeof(e));
+	while (HeapWalk(self->heap, &e))
+		if ((e.wFlags & PROCESS_HEAP_ENTRY_BUSY) && e.cbData >= 0x2000)
+			busy++;
+	EXPECT_EQ(0, busy);
+}
+
 /* Blocks allocated in one thread, freed in another. */
 #define RING	256
 
