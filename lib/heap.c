@@ -895,12 +895,14 @@ static size_t commit_step(size_t reserve)
 
 /*
  * A free block of @units at the top of @seg, committing what is missing,
- * by commit_step() at least.
+ * by commit_step() at least; a sub-heap of its own grows by half what it
+ * has, so that its block, which keeps it all, holds at most that much
+ * more than it asked for.
  */
 static struct fblk *seg_grow(struct heap *heap, struct seg *seg, size_t units)
 {
 	struct fblk *top = seg_top(seg);
-	size_t have = top ? top->h.size : 0, bytes;
+	size_t have = top ? top->h.size : 0, bytes, step;
 	char *commit;
 
 	if (have >= units)
@@ -908,8 +910,11 @@ static struct fblk *seg_grow(struct heap *heap, struct seg *seg, size_t units)
 	if (have + (size_t)(seg->end - seg->commit) / UNIT < units)
 		return NULL;
 	bytes = round_up((units - have) * UNIT, PAGE);
-	if (bytes < commit_step(seg->end - (char *)seg))
-		bytes = commit_step(seg->end - (char *)seg);
+	step = seg->magic == SOLO_MAGIC ?
+	       round_up((seg->commit - (char *)seg) / 2, PAGE) :
+	       commit_step(seg->end - (char *)seg);
+	if (bytes < step)
+		bytes = step;
 	commit = (size_t)(seg->end - seg->commit) < bytes ? seg->end :
 		 seg->commit + bytes;
 	if (!seg_extend(heap, seg, commit))

@@ -596,6 +596,28 @@ TEST_F(own_subheap, crosses_large_in_place)
 	EXPECT_TRUE(HeapValidate(self->heap, 0, NULL));
 }
 
+/*
+ * Such a sub-heap commits as its block grows, by half what it has at
+ * most: the block never holds much more committed memory than it asked
+ * for.
+ */
+TEST_F(own_subheap, commit_follows_growth)
+{
+	char *q = solo_block(_metadata, self->heap, 0x18000);
+	MEMORY_BASIC_INFORMATION mbi;
+	SIZE_T size;
+
+	ASSERT_NE(NULL, q);
+	for (size = 0x18000; size < 0xf0000; size += size / 8) {
+		ASSERT_EQ(q, HeapReAlloc(self->heap, 0, q, size));
+		ASSERT_EQ(sizeof(mbi), VirtualQuery(q - 0x40, &mbi, sizeof(mbi)));
+		EXPECT_EQ(MEM_COMMIT, mbi.State);
+		EXPECT_LE(size + 0x40, mbi.RegionSize);
+		EXPECT_GE((size + 0x40) * 3 / 2 + 2 * P, mbi.RegionSize)
+			TH_LOG("size %#zx committed %#zx", size, mbi.RegionSize);
+	}
+}
+
 /* Crossing the threshold is never in place for HEAP_REALLOC_IN_PLACE_ONLY. */
 TEST_F(own_subheap, in_place_only_stops_at_large)
 {
