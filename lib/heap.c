@@ -2592,14 +2592,16 @@ static bool check_run(struct heap *heap, struct run *run)
 	if (run->magic != RUN_MAGIC || run->heap != heap || run->cls >= NCLASS)
 		return false;
 	sc = &classes[run->cls];
-	if (run->data != (char *)run + sc->data_off || run->bump > sc->nslots)
+	if (run->data != (char *)run + sc->data_off)
 		return false;
 	for (i = 0; i < sc->nslots; i++)
 		if (meta_get(sc, run, i) > sc->size &&
 		    meta_get(sc, run, i) != meta_free(sc))
 			return false;
+	/* The bump and the free list change under the class lock. */
 	pthread_mutex_lock(&heap->lfh->cls[run->cls].lock);
-	for (p = run->free, ok = true; p && ok; p = link_dec(p), n++)
+	ok = run->bump <= sc->nslots;
+	for (p = run->free; p && ok; p = link_dec(p), n++)
 		ok = n < run->nfree && slot_index(sc, run, p, &i) &&
 		     meta_get(sc, run, i) == meta_free(sc) &&
 		     link_ok(link_dec(p));
