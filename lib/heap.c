@@ -763,9 +763,10 @@ static bool seg_empty(const struct seg *seg)
 }
 
 /*
- * The iRegionIndex of a new sub-heap: the lowest free one, 64 excepted
- * (large blocks'), so that a heap whose sub-heaps come and go keeps small
- * indices, as Windows' does; 255 for all once 254 are taken.
+ * The iRegionIndex of a new sub-heap: the lowest free one, 64 (large
+ * blocks') and 255 excepted, so that a heap whose sub-heaps come and go
+ * keeps small indices, as Windows' does; 255, shared, once the 253 others
+ * are taken.
  */
 static uint32_t region_get(struct heap *heap)
 {
@@ -782,7 +783,10 @@ static uint32_t region_get(struct heap *heap)
 	return 255;
 }
 
-/* Take @seg, a segment other than the first, off the heap's list. */
+/*
+ * Take @seg, a segment other than the first, off the heap's list, and give
+ * its iRegionIndex back.
+ */
 static void seg_unlink(struct heap *heap, struct seg *seg)
 {
 	struct seg *prev;
@@ -2025,6 +2029,7 @@ static enum bstat locate(struct heap *heap, const void *p, struct loc *loc)
 static void free_loc(struct heap *heap, struct loc *loc, void *p)
 {
 	const struct sclass *sc;
+	bool solo;
 
 	switch (loc->tag) {
 	case MAP_RUN:
@@ -2033,16 +2038,16 @@ static void free_loc(struct heap *heap, struct loc *loc, void *p)
 		central_put(heap, loc->run->cls, &p, 1, true);
 		break;
 	case MAP_SEG:
-		if (loc->seg->magic != SOLO_MAGIC) {
-			backend_free(heap, loc->b);
-			break;
-		}
-		/* A sub-heap of its own goes with its block. */
-		loc->seg->magic = SEG_MAGIC;
-		make_free(heap, loc->b, loc->b->size);
-		if (seg_empty(loc->seg))
+		/*
+		 * A sub-heap of its own goes with its block (the purge
+		 * backend_free() may run leaves a block freed just now).
+		 */
+		solo = loc->seg->magic == SOLO_MAGIC;
+		if (solo)
+			loc->seg->magic = SEG_MAGIC;
+		backend_free(heap, loc->b);
+		if (solo && seg_empty(loc->seg))
 			seg_release(heap, loc->seg);
-		heap_tick(heap);
 		break;
 	case MAP_LARGE:
 		pthread_mutex_lock(&heap->lock);
@@ -2332,6 +2337,7 @@ static bool seg_to_large(struct heap *heap, struct loc *loc, size_t size,
 	if (!(next->flags & BLK_END))
 		bin_remove(heap, (struct fblk *)next);
 	seg_unlink(heap, seg);
+	/* Cannot fail: the granules' tables exist, they pointed at @seg. */
 	map_set((char *)seg + GRAN, seg->end, 0);
 	map_set(l, (char *)l + 1, (uintptr_t)l | MAP_LARGE);
 	if (commit < had)
@@ -3127,6 +3133,7 @@ static struct heap *heap_create(DWORD flags, size_t reserve, size_t commit)
 	heap->next_seg = SUBHEAP_MIN;
 	heap->regions[0] = 1;		/* the first segment's */
 	heap->regions[1] = 1;		/* large blocks' */
+	heap->regions[3] = 1ULL << 63;	/* 255, for sub-heaps past the others */
 	pthread_mutexattr_init(&attr);
 	pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
 	pthread_mutex_init(&heap->lock, &attr);
