@@ -2590,7 +2590,7 @@ LPVOID WINAPI HeapReAlloc(HANDLE hHeap, DWORD dwFlags, LPVOID lpMem,
 static bool check_run(struct heap *heap, struct run *run)
 {
 	const struct sclass *sc;
-	unsigned int n = 0;
+	unsigned int m, n = 0;
 	uint32_t i;
 	char *p;
 	bool ok;
@@ -2600,10 +2600,12 @@ static bool check_run(struct heap *heap, struct run *run)
 	sc = &classes[run->cls];
 	if (run->data != (char *)run + sc->data_off)
 		return false;
-	for (i = 0; i < sc->nslots; i++)
-		if (meta_get(sc, run, i) > sc->size &&
-		    meta_get(sc, run, i) != meta_free(sc))
+	/* Once per entry: a thread may free or take the block in between. */
+	for (i = 0; i < sc->nslots; i++) {
+		m = meta_get(sc, run, i);
+		if (m > sc->size && m != meta_free(sc))
 			return false;
+	}
 	/* The bump and the free list change under the class lock. */
 	pthread_mutex_lock(&heap->lfh->cls[run->cls].lock);
 	ok = run->bump <= sc->nslots;

@@ -1820,6 +1820,68 @@ TEST_F_TIMEOUT(heap, threads_grow_buffers, 300)
 	EXPECT_EQ(0, busy);
 }
 
+/*
+ * HeapValidate while threads allocate and free front-end blocks without
+ * the heap lock: a block changing between free and busy under the check is
+ * not corruption. Sizes cover narrow and wide metadata classes.
+ */
+#define CHURNERS	2
+
+struct churner {
+	HANDLE heap;
+	unsigned int id;
+	int stop;
+	int bad;
+};
+
+static void *churn_blocks(void *arg)
+{
+	static const SIZE_T sizes[] = { 24, 100, 1000, 1500, 3000, 12000 };
+	struct churner *c = arg;
+	void *p[16] = { NULL };
+	uint64_t seed = 99 + c->id;
+	unsigned int k;
+
+	while (!__atomic_load_n(&c->stop, __ATOMIC_RELAXED)) {
+		k = rng(&seed) % 16;
+		if (p[k]) {
+			if (!HeapFree(c->heap, 0, p[k]))
+				c->bad++;
+			p[k] = NULL;
+		} else {
+			p[k] = HeapAlloc(c->heap, 0, sizes[k % 6]);
+			if (!p[k])
+				c->bad++;
+		}
+	}
+	for (k = 0; k < 16; k++)
+		if (p[k] && !HeapFree(c->heap, 0, p[k]))
+			c->bad++;
+	return NULL;
+}
+
+TEST_F(heap, validate_while_threads_churn)
+{
+	struct churner c[CHURNERS];
+	pthread_t t[CHURNERS];
+	unsigned int i, invalid = 0;
+
+	for (i = 0; i < CHURNERS; i++) {
+		c[i] = (struct churner){ .heap = self->heap, .id = i };
+		ASSERT_EQ(0, pthread_create(&t[i], NULL, churn_blocks, &c[i]));
+	}
+	for (i = 0; i < 3000; i++)
+		if (!HeapValidate(self->heap, 0, NULL))
+			invalid++;
+	for (i = 0; i < CHURNERS; i++) {
+		__atomic_store_n(&c[i].stop, 1, __ATOMIC_RELAXED);
+		ASSERT_EQ(0, pthread_join(t[i], NULL));
+		EXPECT_EQ(0, c[i].bad) TH_LOG("thread %u", i);
+	}
+	EXPECT_EQ(0, invalid);
+	EXPECT_TRUE(HeapValidate(self->heap, 0, NULL));
+}
+
 /* Blocks allocated in one thread, freed in another. */
 #define RING	256
 
