@@ -2853,14 +2853,18 @@ BOOL WINAPI HeapWalk(HANDLE hHeap, LPPROCESS_HEAP_ENTRY lpEntry)
 
 /* HeapSummary: what is allocated, committed and reserved. */
 
-static size_t run_allocated(struct run *run)
+static size_t run_allocated(struct heap *heap, struct run *run)
 {
 	const struct sclass *sc = &classes[run->cls];
 	unsigned int meta;
 	size_t sum = 0;
-	uint32_t i;
+	uint32_t i, bump;
 
-	for (i = 0; i < run->bump; i++) {
+	/* The bump changes under the class lock (central_get()). */
+	pthread_mutex_lock(&heap->lfh->cls[run->cls].lock);
+	bump = run->bump;
+	pthread_mutex_unlock(&heap->lfh->cls[run->cls].lock);
+	for (i = 0; i < bump; i++) {
 		meta = meta_get(sc, run, i);
 		if (meta != meta_free(sc))
 			sum += sc->size - meta;
@@ -2888,7 +2892,8 @@ BOOL WINAPI HeapSummary(HANDLE hHeap, DWORD dwFlags, LPHEAP_SUMMARY lpSummary)
 		for (b = seg_first(seg); !(b->flags & BLK_END); b = blk_next(b)) {
 			if (b->flags & BLK_RUN)
 				sum.cbAllocated +=
-					run_allocated((struct run *)blk_data(b));
+					run_allocated(heap,
+						      (struct run *)blk_data(b));
 			else if (b->flags & BLK_BUSY)
 				sum.cbAllocated += blk_cap(b) - b->unused;
 		}
