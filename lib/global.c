@@ -23,8 +23,9 @@
  * ERROR_INVALID_PARAMETER and a resize that cannot be done in place with
  * ERROR_NOT_ENOUGH_MEMORY.
  *
- * Fixed blocks never touch the table or its lock: GlobalAlloc and
- * GlobalFree of a fixed block cost a HeapAlloc and a HeapFree.
+ * Fixed blocks never touch the table or its lock: GlobalAlloc, LocalAlloc,
+ * GlobalFree and LocalFree are defined in heap.c, where a fixed block costs
+ * a HeapAlloc or a HeapFree, and come here for the rest.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -72,10 +73,8 @@ static struct {
 	uint32_t free;		/* first free entry's index + 1 */
 } table = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
-static bool is_handle(const void *h)
-{
-	return ((uintptr_t)h & 15) == offsetof(struct mem_entry, ptr);
-}
+_Static_assert(offsetof(struct mem_entry, ptr) == WINVM_MEM_HANDLE_OFF,
+	       "a handle is the address of an entry's data pointer");
 
 static HGLOBAL handle_of(struct mem_entry *e)
 {
@@ -88,7 +87,7 @@ static struct mem_entry *entry_of(const void *h)
 	uintptr_t a = (uintptr_t)h - offsetof(struct mem_entry, ptr);
 	struct mem_entry *e = (struct mem_entry *)a;
 
-	if (!table.base || !is_handle(h) || a < (uintptr_t)table.base ||
+	if (!table.base || !winvm_is_mem_handle(h) || a < (uintptr_t)table.base ||
 	    a >= (uintptr_t)(table.base + table.used) ||
 	    !(e->flags & ENTRY_INUSE))
 		return NULL;
@@ -137,7 +136,7 @@ static enum kind classify(const void *h, struct mem_entry **pe)
 	struct mem_entry *e;
 	void *value;
 
-	if (is_handle(h)) {
+	if (winvm_is_mem_handle(h)) {
 		*pe = entry_of(h);
 		return *pe ? K_MOVEABLE : K_BAD_HANDLE;
 	}
@@ -168,20 +167,17 @@ static void *data_alloc(struct mem_entry *e, SIZE_T size, DWORD flags)
 				     handle_of(e));
 }
 
-static HGLOBAL mem_alloc(enum api api, UINT flags, SIZE_T size)
+/* GlobalAlloc and LocalAlloc of a moveable block (fixed ones: heap.c). */
+HGLOBAL winvm_mem_alloc(bool local, UINT flags, SIZE_T size)
 {
-	HANDLE heap = winvm_process_heap();
+	enum api api = local ? LOCAL : GLOBAL;
 	struct mem_entry *e;
 	void *p = NULL;
 
-	if (!heap) {
+	if (!winvm_process_heap()) {
 		winvm_fail(ERROR_NOT_ENOUGH_MEMORY);
 		return NULL;
 	}
-	if (!(flags & GMEM_MOVEABLE))
-		return winvm_heap_alloc(heap, heap_flags(flags),
-					api == GLOBAL && !size ? 1 : size);
-
 	pthread_mutex_lock(&table.lock);
 	e = entry_new();
 	if (!e) {
@@ -217,7 +213,7 @@ HGLOBAL winvm_mem_free(HGLOBAL h)
 
 	if (!h)
 		return NULL;
-	if (!is_handle(h)) {
+	if (!winvm_is_mem_handle(h)) {
 		/* The fast way for fixed blocks: no table lock. */
 		freed = winvm_heap_free_plain(winvm_process_heap(), h, &value);
 		if (freed > 0)
@@ -522,29 +518,9 @@ static HGLOBAL mem_realloc(enum api api, HGLOBAL h, SIZE_T size, UINT flags)
 	return ret;
 }
 
-/*
- * A fixed block is a process-heap block: straight to HeapAlloc's fast
- * path (winvm_alloc_fixed, a tail call), the handle table and its lock
- * left out.
- */
-HGLOBAL WINAPI GlobalAlloc(UINT uFlags, SIZE_T dwBytes)
-{
-	if (likely(!(uFlags & GMEM_MOVEABLE)))
-		return winvm_alloc_fixed(heap_flags(uFlags),
-					 dwBytes ? dwBytes : 1);
-	return mem_alloc(GLOBAL, uFlags, dwBytes);
-}
-
 HGLOBAL WINAPI GlobalReAlloc(HGLOBAL hMem, SIZE_T dwBytes, UINT uFlags)
 {
 	return mem_realloc(GLOBAL, hMem, dwBytes, uFlags);
-}
-
-HGLOBAL WINAPI GlobalFree(HGLOBAL hMem)
-{
-	if (likely(hMem && !is_handle(hMem)))
-		return winvm_free_fixed(hMem);
-	return winvm_mem_free(hMem);
 }
 
 LPVOID WINAPI GlobalLock(HGLOBAL hMem)
@@ -572,23 +548,9 @@ HGLOBAL WINAPI GlobalHandle(LPCVOID pMem)
 	return mem_handle(GLOBAL, pMem);
 }
 
-HLOCAL WINAPI LocalAlloc(UINT uFlags, SIZE_T uBytes)
-{
-	if (likely(!(uFlags & LMEM_MOVEABLE)))
-		return winvm_alloc_fixed(heap_flags(uFlags), uBytes);
-	return mem_alloc(LOCAL, uFlags, uBytes);
-}
-
 HLOCAL WINAPI LocalReAlloc(HLOCAL hMem, SIZE_T uBytes, UINT uFlags)
 {
 	return mem_realloc(LOCAL, hMem, uBytes, uFlags);
-}
-
-HLOCAL WINAPI LocalFree(HLOCAL hMem)
-{
-	if (likely(hMem && !is_handle(hMem)))
-		return winvm_free_fixed(hMem);
-	return winvm_mem_free(hMem);
 }
 
 LPVOID WINAPI LocalLock(HLOCAL hMem)

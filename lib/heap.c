@@ -2194,12 +2194,11 @@ slow:
 }
 
 /*
- * GlobalAlloc and LocalAlloc of a fixed block: HeapAlloc on the process
- * heap, its fast path compiled in here, so that the wrappers cost a jump
- * and not a second look at the handle. A thread with caches in the
- * process heap has a process heap.
+ * HeapAlloc on the process heap for GlobalAlloc and LocalAlloc of a fixed
+ * block (below). A thread with caches in the process heap has a process
+ * heap.
  */
-void *winvm_alloc_fixed(DWORD flags, SIZE_T size)
+static __always_inline void *alloc_fixed(DWORD flags, SIZE_T size)
 {
 	struct tcache *tc = proc_tc;
 	HANDLE heap;
@@ -3340,19 +3339,57 @@ int winvm_heap_free_plain(HANDLE hHeap, void *p, void **value)
 }
 
 /*
- * GlobalFree and LocalFree of @h, not handle-shaped: a fixed block of the
- * front end goes straight to the thread's cache, as HeapFree's fast path
- * does; anything else to winvm_mem_free(). A tail call both ways, so that
- * a fixed block's GlobalFree costs what its HeapFree does.
+ * Fixed blocks of Global* and Local*. A fixed block is a process-heap
+ * block and its handle its address (global.c), so allocating or freeing
+ * one is HeapAlloc or HeapFree on the process heap. These four entry
+ * points are defined here rather than in global.c so that they contain
+ * those fast paths instead of jumping to them: a fixed block's GlobalAlloc
+ * costs what HeapAlloc does, and its GlobalFree what HeapFree does.
+ * Moveable blocks and anything that is not a fixed block of the front end
+ * go to global.c.
  */
-HGLOBAL winvm_free_fixed(HGLOBAL h)
+static __always_inline HGLOBAL free_fixed(HGLOBAL h)
 {
-	struct heap *heap = __atomic_load_n(&process_heap, __ATOMIC_ACQUIRE);
-	uintptr_t e = map_lookup(h);
+	struct heap *heap;
+	uintptr_t e;
 
+	if (unlikely(!h || winvm_is_mem_handle(h)))
+		return winvm_mem_free(h);
+	heap = __atomic_load_n(&process_heap, __ATOMIC_ACQUIRE);
+	e = map_lookup(h);
 	if (likely(heap && (e & MAP_TAG) == MAP_RUN) && lfh_free(heap, h, e))
 		return NULL;
 	return winvm_mem_free(h);
+}
+
+static DWORD mem_heap_flags(UINT flags)
+{
+	return flags & GMEM_ZEROINIT ? HEAP_ZERO_MEMORY : 0;
+}
+
+/* GlobalAlloc of size 0 gets a byte (case 111); LocalAlloc does not. */
+HGLOBAL WINAPI GlobalAlloc(UINT uFlags, SIZE_T dwBytes)
+{
+	if (unlikely(uFlags & GMEM_MOVEABLE))
+		return winvm_mem_alloc(false, uFlags, dwBytes);
+	return alloc_fixed(mem_heap_flags(uFlags), dwBytes ? dwBytes : 1);
+}
+
+HLOCAL WINAPI LocalAlloc(UINT uFlags, SIZE_T uBytes)
+{
+	if (unlikely(uFlags & LMEM_MOVEABLE))
+		return winvm_mem_alloc(true, uFlags, uBytes);
+	return alloc_fixed(mem_heap_flags(uFlags), uBytes);
+}
+
+HGLOBAL WINAPI GlobalFree(HGLOBAL hMem)
+{
+	return free_fixed(hMem);
+}
+
+HLOCAL WINAPI LocalFree(HLOCAL hMem)
+{
+	return free_fixed(hMem);
 }
 
 /*

@@ -33,17 +33,21 @@ BOOL winvm_heap_free(HANDLE heap, DWORD flags, LPVOID p);
 HANDLE winvm_process_heap(void);
 
 /*
- * GlobalAlloc/LocalAlloc of a fixed block: HeapAlloc(GetProcessHeap(),
- * @flags, @size), the fast path in heap.c.
+ * Global* and Local*: heap.c defines GlobalAlloc, LocalAlloc, GlobalFree and
+ * LocalFree, whose fixed blocks are process-heap blocks, and hands what is
+ * not a fixed block to global.c: winvm_mem_alloc() allocates a moveable
+ * block (@local: LocalAlloc's flags and errors), winvm_mem_free() frees
+ * anything. A moveable block's handle is the address of its table entry's
+ * data pointer, WINVM_MEM_HANDLE_OFF bytes into a 16-byte entry.
  */
-void *winvm_alloc_fixed(DWORD flags, SIZE_T size);
+#define WINVM_MEM_HANDLE_OFF	8
 
-/*
- * GlobalFree/LocalFree: winvm_free_fixed() (heap.c) is the fast path for
- * what is not handle-shaped (a fixed block) and hands anything it does not
- * free to winvm_mem_free() (global.c), the general path.
- */
-HGLOBAL winvm_free_fixed(HGLOBAL h);
+static inline bool winvm_is_mem_handle(const void *h)
+{
+	return ((uintptr_t)h & 15) == WINVM_MEM_HANDLE_OFF;
+}
+
+HGLOBAL winvm_mem_alloc(bool local, UINT flags, SIZE_T size);
 HGLOBAL winvm_mem_free(HGLOBAL h);
 
 /*
