@@ -1834,10 +1834,11 @@ static uint32_t large_sum(const struct large *l)
 
 /*
  * Make the start of reservation @l, @commit of its @reserve bytes
- * committed, a large block of @size bytes carrying @user, and list it.
+ * committed, a large block of @size bytes carrying @user, and list it
+ * (under the heap lock unless @flags has HEAP_NO_SERIALIZE).
  */
-static void large_init(struct heap *heap, struct large *l, size_t size,
-		       size_t commit, size_t reserve, void *user)
+static void large_init(struct heap *heap, DWORD flags, struct large *l,
+		       size_t size, size_t commit, size_t reserve, void *user)
 {
 	l->magic = LARGE_MAGIC;
 	l->heap = heap;
@@ -1846,7 +1847,7 @@ static void large_init(struct heap *heap, struct large *l, size_t size,
 	l->reserve = reserve;
 	l->user = user;
 	l->check = large_sum(l);
-	pthread_mutex_lock(&heap->lock);
+	heap_lock(heap, flags);
 	l->next = NULL;
 	l->prev = heap->large_tail;
 	if (l->prev)
@@ -1854,7 +1855,7 @@ static void large_init(struct heap *heap, struct large *l, size_t size,
 	else
 		heap->large = l;
 	heap->large_tail = l;
-	pthread_mutex_unlock(&heap->lock);
+	heap_unlock(heap, flags);
 }
 
 /*
@@ -1862,8 +1863,8 @@ static void large_init(struct heap *heap, struct large *l, size_t size,
  * @reserve bytes (a realloc leaves room to grow), committed as needed.
  * Fresh pages are zero: HEAP_ZERO_MEMORY costs nothing.
  */
-static void *large_alloc(struct heap *heap, size_t size, size_t reserve,
-			 bool user, void *value)
+static void *large_alloc(struct heap *heap, DWORD flags, size_t size,
+			 size_t reserve, bool user, void *value)
 {
 	size_t commit = round_up(size + LARGE_HDR, PAGE);
 	struct large *l;
@@ -1879,7 +1880,8 @@ static void *large_alloc(struct heap *heap, size_t size, size_t reserve,
 		vm_free(l, 0, MEM_RELEASE);
 		return NULL;
 	}
-	large_init(heap, l, size, commit, reserve, user ? value : NULL);
+	large_init(heap, flags, l, size, commit, reserve,
+		   user ? value : NULL);
 	return (char *)l + LARGE_HDR;
 }
 
@@ -2050,9 +2052,7 @@ static void free_loc(struct heap *heap, struct loc *loc, void *p)
 			seg_release(heap, loc->seg);
 		break;
 	case MAP_LARGE:
-		pthread_mutex_lock(&heap->lock);
 		large_free(heap, loc->l);
-		pthread_mutex_unlock(&heap->lock);
 		break;
 	}
 }
@@ -2092,7 +2092,7 @@ static void *heap_alloc(struct heap *heap, DWORD flags, size_t size,
 		return NULL;
 	if (need >= LARGE_MIN)
 		return heap->flags & HEAP_GROWABLE ?
-		       large_alloc(heap, size, 0, user, value) : NULL;
+		       large_alloc(heap, flags, size, 0, user, value) : NULL;
 	if (!user && size <= LFH_MAX)
 		p = lfh_alloc_slow(heap, size);
 	if (!p)
@@ -2341,7 +2341,8 @@ static bool seg_to_large(struct heap *heap, struct loc *loc, size_t size,
 	map_set(l, (char *)l + 1, (uintptr_t)l | MAP_LARGE);
 	if (commit < had)
 		vm_free((char *)l + commit, had - commit, MEM_DECOMMIT);
-	large_init(heap, l, size, commit, reserve, user);
+	/* Listed without locking again: the caller has the lock if any. */
+	large_init(heap, HEAP_NO_SERIALIZE, l, size, commit, reserve, user);
 	*zero_end = had - LARGE_HDR < size ? had - LARGE_HDR : size;
 	loc->tag = MAP_LARGE;
 	loc->l = l;
@@ -2457,7 +2458,7 @@ static void *realloc_move(struct heap *heap, DWORD flags, void *p,
 	void *q = NULL;
 
 	if (need >= LARGE_MIN && (heap->flags & HEAP_GROWABLE))
-		q = large_alloc(heap, size, large_room(size), loc->user,
+		q = large_alloc(heap, flags, size, large_room(size), loc->user,
 				loc->value);
 	else if (need >= SOLO_MIN && (heap->flags & HEAP_GROWABLE))
 		q = solo_alloc(heap, size, need, loc->user, loc->value);

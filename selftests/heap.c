@@ -1214,11 +1214,13 @@ TEST_F(heap, other_information)
  * 97: HeapLock blocks other threads' HeapAlloc and HeapFree, unless they
  * pass HEAP_NO_SERIALIZE, and their HeapLock. A HEAP_NO_SERIALIZE heap is
  * never locked. Once the front end serves a size, its allocations are not
- * blocked, but HeapLock still is.
+ * blocked, but HeapLock still is. Large blocks (their own VirtualAlloc)
+ * are no exception either way.
  */
 struct worker {
 	HANDLE heap;
 	DWORD flags;
+	SIZE_T size;
 	bool lock;
 	int done;
 };
@@ -1230,7 +1232,7 @@ static void *heap_worker(void *arg)
 
 	if (w->lock)
 		HeapLock(w->heap);
-	p = HeapAlloc(w->heap, w->flags, 0);
+	p = HeapAlloc(w->heap, w->flags, w->size);
 	HeapFree(w->heap, w->flags, p);
 	if (w->lock)
 		HeapUnlock(w->heap);
@@ -1246,10 +1248,14 @@ static void sleep_ms(long ms)
 	nanosleep(&ts, NULL);
 }
 
-/* Whether a worker doing @lock, @flags on @heap gets through a HeapLock. */
-static int blocked_by_lock(HANDLE heap, DWORD flags, bool lock)
+/*
+ * Whether a worker doing @lock, @flags on @heap gets through a HeapLock,
+ * allocating and freeing @size bytes.
+ */
+static int blocked_by_lock(HANDLE heap, DWORD flags, bool lock, SIZE_T size)
 {
-	struct worker w = { .heap = heap, .flags = flags, .lock = lock };
+	struct worker w = { .heap = heap, .flags = flags, .lock = lock,
+			    .size = size };
 	int waited, blocked;
 	pthread_t t;
 
@@ -1267,9 +1273,10 @@ static int blocked_by_lock(HANDLE heap, DWORD flags, bool lock)
 }
 
 /* Not blocked within 20 s, or blocked 300 ms: fast enough either way. */
-static int blocked_quick(HANDLE heap, DWORD flags, bool lock)
+static int blocked_quick(HANDLE heap, DWORD flags, bool lock, SIZE_T size)
 {
-	struct worker w = { .heap = heap, .flags = flags, .lock = lock };
+	struct worker w = { .heap = heap, .flags = flags, .lock = lock,
+			    .size = size };
 	pthread_t t;
 	int blocked;
 
@@ -1292,13 +1299,16 @@ TEST_F_TIMEOUT(heap, heap_lock, 120)
 
 	h = HeapCreate(HEAP_NO_SERIALIZE, 0, 0);
 	ASSERT_NE(NULL, h);
-	EXPECT_EQ(0, blocked_by_lock(h, 0, true));
-	EXPECT_EQ(0, blocked_by_lock(h, 0, false));
+	EXPECT_EQ(0, blocked_by_lock(h, 0, true, 0));
+	EXPECT_EQ(0, blocked_by_lock(h, 0, false, 0));
 	EXPECT_TRUE(HeapDestroy(h));
 
-	EXPECT_EQ(1, blocked_quick(self->heap, 0, true));
-	EXPECT_EQ(1, blocked_quick(self->heap, 0, false));
-	EXPECT_EQ(0, blocked_by_lock(self->heap, HEAP_NO_SERIALIZE, false));
+	EXPECT_EQ(1, blocked_quick(self->heap, 0, true, 0));
+	EXPECT_EQ(1, blocked_quick(self->heap, 0, false, 0));
+	EXPECT_EQ(0, blocked_by_lock(self->heap, HEAP_NO_SERIALIZE, false, 0));
+	EXPECT_EQ(1, blocked_quick(self->heap, 0, false, 0x100000));
+	EXPECT_EQ(0, blocked_by_lock(self->heap, HEAP_NO_SERIALIZE, false,
+				     0x100000));
 
 	/* The front end on for size 0: allocation passes, locking not. */
 	for (i = 0; i < 0x12; i++)
@@ -1306,8 +1316,8 @@ TEST_F_TIMEOUT(heap, heap_lock, 120)
 	for (i = 0; i < 0x12; i++)
 		HeapFree(self->heap, 0, ptrs[i]);
 	ASSERT_EQ(2, compat(self->heap));
-	EXPECT_EQ(1, blocked_quick(self->heap, 0, true));
-	EXPECT_EQ(0, blocked_by_lock(self->heap, 0, false));
+	EXPECT_EQ(1, blocked_quick(self->heap, 0, true, 0));
+	EXPECT_EQ(0, blocked_by_lock(self->heap, 0, false, 0));
 
 	/* HeapLock is recursive in its thread. */
 	EXPECT_TRUE(HeapLock(self->heap));
