@@ -84,7 +84,6 @@ TEST_F(global, null)
 TEST_F(global, handle_limit)
 {
 	static HGLOBAL handles[0x10000];
-	PROCESS_HEAP_ENTRY e;
 	HGLOBAL h;
 	unsigned int i;
 
@@ -92,15 +91,6 @@ TEST_F(global, handle_limit)
 		handles[i] = GlobalAlloc(GMEM_MOVEABLE | GMEM_DISCARDABLE, 0);
 		ASSERT_NE(NULL, handles[i]) TH_LOG("handle %u", i);
 	}
-	/* 98: moveable blocks never show as such in HeapWalk. */
-	memset(&e, 0, sizeof(e));
-	ASSERT_TRUE(HeapLock(GetProcessHeap()));
-	while (HeapWalk(GetProcessHeap(), &e))
-		EXPECT_EQ(0, e.wFlags & (PROCESS_HEAP_ENTRY_MOVEABLE |
-					 PROCESS_HEAP_ENTRY_DDESHARE));
-	EXPECT_EQ(ERROR_NO_MORE_ITEMS, GetLastError());
-	ASSERT_TRUE(HeapUnlock(GetProcessHeap()));
-
 	SetLastError(UNTOUCHED);
 	EXPECT_EQ(NULL, GlobalAlloc(GMEM_MOVEABLE | GMEM_DISCARDABLE, 0));
 	EXPECT_EQ(ERROR_NOT_ENOUGH_MEMORY, GetLastError());
@@ -123,6 +113,49 @@ TEST_F(global, handle_limit)
 	h = GlobalAlloc(GMEM_MOVEABLE, 10);
 	ASSERT_NE(NULL, h);
 	EXPECT_EQ(NULL, GlobalFree(h));
+}
+
+/*
+ * 98: HeapWalk shows a moveable block's data as a plain busy block of the
+ * process heap: never PROCESS_HEAP_ENTRY_MOVEABLE or _DDESHARE.
+ */
+TEST_F(global, walk_moveable)
+{
+	HGLOBAL h[2] = {
+		GlobalAlloc(GMEM_MOVEABLE, 100),
+		GlobalAlloc(GMEM_MOVEABLE | GMEM_DDESHARE, 3000),
+	};
+	PROCESS_HEAP_ENTRY e;
+	unsigned int i, found = 0;
+	char *p[2];
+
+	for (i = 0; i < 2; i++) {
+		ASSERT_NE(NULL, h[i]);
+		p[i] = GlobalLock(h[i]);
+		ASSERT_NE(NULL, p[i]);
+	}
+	memset(&e, 0, sizeof(e));
+	ASSERT_TRUE(HeapLock(GetProcessHeap()));
+	while (HeapWalk(GetProcessHeap(), &e)) {
+		EXPECT_EQ(0, e.wFlags & (PROCESS_HEAP_ENTRY_MOVEABLE |
+					 PROCESS_HEAP_ENTRY_DDESHARE));
+		for (i = 0; i < 2; i++) {
+			if (e.lpData != p[i])
+				continue;
+			found++;
+			EXPECT_EQ(PROCESS_HEAP_ENTRY_BUSY, e.wFlags);
+			EXPECT_LE(GlobalSize(h[i]), e.cbData);
+		}
+	}
+	EXPECT_EQ(ERROR_NO_MORE_ITEMS, GetLastError());
+	ASSERT_TRUE(HeapUnlock(GetProcessHeap()));
+	EXPECT_EQ(2, found);
+	for (i = 0; i < 2; i++) {
+		SetLastError(UNTOUCHED);
+		EXPECT_FALSE(GlobalUnlock(h[i]));
+		EXPECT_EQ(NO_ERROR, GetLastError());
+		EXPECT_EQ(NULL, GlobalFree(h[i]));
+	}
 }
 
 /*
@@ -512,6 +545,11 @@ static void locked_realloc(struct __test_metadata *_metadata, bool global)
 	p = global ? GlobalLock(h) : LocalLock(h);
 	ASSERT_NE(NULL, p);
 	strcpy(p, "locked");
+	SetLastError(UNTOUCHED);
+	EXPECT_EQ(NULL, re(h, 512, 0));
+	EXPECT_EQ(ERROR_NOT_ENOUGH_MEMORY, GetLastError());
+	EXPECT_EQ(p, *(char **)h);
+	EXPECT_EQ(12, global ? GlobalSize(h) : LocalSize(h));
 	EXPECT_EQ(h, re(h, 512, GMEM_MOVEABLE));
 	q = *(char **)h;
 	EXPECT_NE(p, q);
