@@ -2193,15 +2193,26 @@ slow:
 	return alloc_slow(hHeap, dwFlags, dwBytes);
 }
 
+static noinline void *alloc_fixed_slow(DWORD flags, SIZE_T size)
+{
+	HANDLE heap = winvm_process_heap();
+
+	if (!heap) {
+		winvm_fail(ERROR_NOT_ENOUGH_MEMORY);
+		return NULL;
+	}
+	return alloc_slow(heap, flags, size);
+}
+
 /*
  * HeapAlloc on the process heap for GlobalAlloc and LocalAlloc of a fixed
  * block (below). A thread with caches in the process heap has a process
- * heap.
+ * heap. The rest is a tail call, as in HeapAlloc, so that the fast path
+ * needs no stack frame.
  */
 static __always_inline void *alloc_fixed(DWORD flags, SIZE_T size)
 {
 	struct tcache *tc = proc_tc;
-	HANDLE heap;
 	void *p;
 
 	if (likely(tc && size <= LFH_MAX)) {
@@ -2209,12 +2220,7 @@ static __always_inline void *alloc_fixed(DWORD flags, SIZE_T size)
 		if (likely(p))
 			return p;
 	}
-	heap = winvm_process_heap();
-	if (!heap) {
-		winvm_fail(ERROR_NOT_ENOUGH_MEMORY);
-		return NULL;
-	}
-	return alloc_slow(heap, flags, size);
+	return alloc_fixed_slow(flags, size);
 }
 
 static noinline BOOL free_slow(HANDLE h, DWORD flags, void *p)
