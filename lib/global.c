@@ -87,7 +87,8 @@ static struct mem_entry *entry_of(const void *h)
 	uintptr_t a = (uintptr_t)h - offsetof(struct mem_entry, ptr);
 	struct mem_entry *e = (struct mem_entry *)a;
 
-	if (!table.base || !winvm_is_mem_handle(h) || a < (uintptr_t)table.base ||
+	if (!table.base || !winvm_is_mem_handle(h) ||
+	    a < (uintptr_t)table.base ||
 	    a >= (uintptr_t)(table.base + table.used) ||
 	    !(e->flags & ENTRY_INUSE))
 		return NULL;
@@ -150,11 +151,6 @@ static enum kind classify(const void *h, struct mem_entry **pe)
 	return K_FIXED;
 }
 
-static DWORD heap_flags(UINT flags)
-{
-	return flags & GMEM_ZEROINIT ? HEAP_ZERO_MEMORY : 0;
-}
-
 static bool wants_discardable(enum api api, UINT flags)
 {
 	return flags & (api == GLOBAL ? GMEM_DISCARDABLE : LMEM_DISCARDABLE);
@@ -186,7 +182,7 @@ HGLOBAL winvm_mem_alloc(bool local, UINT flags, SIZE_T size)
 		return NULL;
 	}
 	if (size) {
-		p = data_alloc(e, size, heap_flags(flags));
+		p = data_alloc(e, size, winvm_mem_heap_flags(flags));
 		if (!p) {
 			entry_free(e);
 			pthread_mutex_unlock(&table.lock);
@@ -427,7 +423,7 @@ static HGLOBAL realloc_fixed(enum api api, void *p, SIZE_T size, UINT flags,
 	}
 	if (!size)
 		return p;
-	q = winvm_heap_alloc(heap, heap_flags(flags), size);
+	q = winvm_heap_alloc(heap, winvm_mem_heap_flags(flags), size);
 	if (!q)
 		return NULL;
 	old = winvm_heap_size(heap, 0, p);
@@ -465,7 +461,7 @@ static HGLOBAL realloc_moveable(enum api api, struct mem_entry *e,
 		return handle_of(e);
 	}
 	if (!e->ptr) {
-		q = data_alloc(e, size, heap_flags(flags));
+		q = data_alloc(e, size, winvm_mem_heap_flags(flags));
 		if (!q)
 			return NULL;
 		e->ptr = q;

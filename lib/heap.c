@@ -3369,24 +3369,20 @@ static __always_inline HGLOBAL free_fixed(HGLOBAL h)
 	return winvm_mem_free(h);
 }
 
-static DWORD mem_heap_flags(UINT flags)
-{
-	return flags & GMEM_ZEROINIT ? HEAP_ZERO_MEMORY : 0;
-}
-
 /* GlobalAlloc of size 0 gets a byte (case 111); LocalAlloc does not. */
 HGLOBAL WINAPI GlobalAlloc(UINT uFlags, SIZE_T dwBytes)
 {
 	if (unlikely(uFlags & GMEM_MOVEABLE))
 		return winvm_mem_alloc(false, uFlags, dwBytes);
-	return alloc_fixed(mem_heap_flags(uFlags), dwBytes ? dwBytes : 1);
+	return alloc_fixed(winvm_mem_heap_flags(uFlags),
+			   dwBytes ? dwBytes : 1);
 }
 
 HLOCAL WINAPI LocalAlloc(UINT uFlags, SIZE_T uBytes)
 {
 	if (unlikely(uFlags & LMEM_MOVEABLE))
 		return winvm_mem_alloc(true, uFlags, uBytes);
-	return alloc_fixed(mem_heap_flags(uFlags), uBytes);
+	return alloc_fixed(winvm_mem_heap_flags(uFlags), uBytes);
 }
 
 HGLOBAL WINAPI GlobalFree(HGLOBAL hMem)

@@ -47,6 +47,12 @@ static inline bool winvm_is_mem_handle(const void *h)
 	return ((uintptr_t)h & 15) == WINVM_MEM_HANDLE_OFF;
 }
 
+/* The heap flags of Global*'s and Local*'s @flags: GMEM_ZEROINIT. */
+static inline DWORD winvm_mem_heap_flags(UINT flags)
+{
+	return flags & GMEM_ZEROINIT ? HEAP_ZERO_MEMORY : 0;
+}
+
 HGLOBAL winvm_mem_alloc(bool local, UINT flags, SIZE_T size);
 HGLOBAL winvm_mem_free(HGLOBAL h);
 
