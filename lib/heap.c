@@ -1834,11 +1834,11 @@ static uint32_t large_sum(const struct large *l)
 
 /*
  * Make the start of reservation @l, @commit of its @reserve bytes
- * committed, a large block of @size bytes carrying @user, and list it
- * (under the heap lock unless @flags has HEAP_NO_SERIALIZE).
+ * committed, a large block of @size bytes carrying @user, and list it.
+ * Heap lock held if serialized.
  */
-static void large_init(struct heap *heap, DWORD flags, struct large *l,
-		       size_t size, size_t commit, size_t reserve, void *user)
+static void large_init(struct heap *heap, struct large *l, size_t size,
+		       size_t commit, size_t reserve, void *user)
 {
 	l->magic = LARGE_MAGIC;
 	l->heap = heap;
@@ -1847,7 +1847,6 @@ static void large_init(struct heap *heap, DWORD flags, struct large *l,
 	l->reserve = reserve;
 	l->user = user;
 	l->check = large_sum(l);
-	heap_lock(heap, flags);
 	l->next = NULL;
 	l->prev = heap->large_tail;
 	if (l->prev)
@@ -1855,7 +1854,6 @@ static void large_init(struct heap *heap, DWORD flags, struct large *l,
 	else
 		heap->large = l;
 	heap->large_tail = l;
-	heap_unlock(heap, flags);
 }
 
 /*
@@ -1880,12 +1878,13 @@ static void *large_alloc(struct heap *heap, DWORD flags, size_t size,
 		vm_free(l, 0, MEM_RELEASE);
 		return NULL;
 	}
-	large_init(heap, flags, l, size, commit, reserve,
-		   user ? value : NULL);
+	heap_lock(heap, flags);
+	large_init(heap, l, size, commit, reserve, user ? value : NULL);
+	heap_unlock(heap, flags);
 	return (char *)l + LARGE_HDR;
 }
 
-/* Free large block @l. Heap lock held. */
+/* Free large block @l. Heap lock held if serialized. */
 static void large_free(struct heap *heap, struct large *l)
 {
 	if (l->prev)
@@ -2347,8 +2346,7 @@ static bool seg_to_large(struct heap *heap, struct loc *loc, size_t size,
 	map_set(l, (char *)l + 1, (uintptr_t)l | MAP_LARGE);
 	if (commit < had)
 		vm_free((char *)l + commit, had - commit, MEM_DECOMMIT);
-	/* Listed without locking again: the caller has the lock if any. */
-	large_init(heap, HEAP_NO_SERIALIZE, l, size, commit, reserve, user);
+	large_init(heap, l, size, commit, reserve, user);
 	*zero_end = had - LARGE_HDR < size ? had - LARGE_HDR : size;
 	loc->tag = MAP_LARGE;
 	loc->l = l;
