@@ -222,7 +222,13 @@ struct run {
 	uint8_t meta[];		/* per block: META_FREE, or unused bytes */
 };
 
+/*
+ * A narrow block shrunk in place (HEAP_REALLOC_IN_PLACE_ONLY) by more than a
+ * byte can count keeps the count in its last two bytes, which are unused,
+ * as Windows' heap does.
+ */
 #define META_FREE	0xff
+#define META_TAIL	0xfd	/* unused bytes in the block's tail (narrow) */
 #define META_FREE_WIDE	0xffff
 
 struct sclass {
@@ -1194,6 +1200,39 @@ static unsigned int meta_free(const struct sclass *sc)
 	return sc->wide ? META_FREE_WIDE : META_FREE;
 }
 
+static uint16_t *meta_tail(const struct sclass *sc, const char *p)
+{
+	return (uint16_t *)(p + sc->size - sizeof(uint16_t));
+}
+
+/* Busy block @i of @run, at @p, now holds @size bytes. */
+static void meta_resize(const struct sclass *sc, struct run *run, uint32_t i,
+			char *p, size_t size)
+{
+	unsigned int unused = sc->size - size;
+
+	if (!sc->wide && unused >= META_TAIL) {
+		__atomic_store_n(meta_tail(sc, p), unused, __ATOMIC_RELAXED);
+		unused = META_TAIL;
+	}
+	meta_set(sc, run, i, unused);
+}
+
+/*
+ * The unused bytes of busy block @p, whose metadata entry is @meta; at most
+ * the block's size whatever a stray write put in its tail.
+ */
+static unsigned int meta_unused(const struct sclass *sc, const char *p,
+				unsigned int meta)
+{
+	unsigned int unused;
+
+	if (sc->wide || meta != META_TAIL)
+		return meta;
+	unused = __atomic_load_n(meta_tail(sc, p), __ATOMIC_RELAXED);
+	return unused < sc->size ? unused : sc->size;
+}
+
 /*
  * Busy to free: false if it was free already (a double free). One branch
  * on the width, for the free fast path.
@@ -1962,7 +2001,7 @@ static enum bstat locate_slot(struct heap *heap, struct run *run,
 	if (meta == meta_free(sc))
 		return B_FREED;
 	loc->run = run;
-	loc->size = sc->size - meta;
+	loc->size = sc->size - meta_unused(sc, p, meta);
 	return B_OK;
 }
 
@@ -2392,7 +2431,8 @@ static bool resize_in_place(struct heap *heap, DWORD flags, struct loc *loc,
 		if (size > sc->size ||
 		    (!in_place && class_of(size) != loc->run->cls))
 			return false;
-		meta_set(sc, loc->run, loc->idx, sc->size - size);
+		meta_resize(sc, loc->run, loc->idx, loc->run->data +
+			    (size_t)loc->idx * sc->size, size);
 		return true;
 	case MAP_SEG:
 		return backend_resize(heap, loc, size, in_place, zero_end);
@@ -2528,10 +2568,10 @@ static void *lfh_realloc(struct heap *heap, DWORD flags, char *p,
 	meta = meta_get(sc, run, i);
 	if (meta == meta_free(sc))
 		return NULL;
-	old = sc->size - meta;
+	old = sc->size - meta_unused(sc, p, meta);
 	if (size <= sc->size &&
 	    (class_of(size) == c || (flags & HEAP_REALLOC_IN_PLACE_ONLY))) {
-		meta_set(sc, run, i, sc->size - size);
+		meta_resize(sc, run, i, p, size);
 		if ((flags & HEAP_ZERO_MEMORY) && size > old)
 			memset(p + old, 0, size - old);
 		*done = true;
@@ -2604,10 +2644,15 @@ static bool check_run(struct heap *heap, struct run *run)
 	sc = &classes[run->cls];
 	if (run->data != (char *)run + sc->data_off)
 		return false;
-	/* Once per entry: a thread may free or take the block in between. */
+	/*
+	 * Once per entry: a thread may free or take the block in between
+	 * (so a count in a block's tail, which is then the program's, is not
+	 * read either).
+	 */
 	for (i = 0; i < sc->nslots; i++) {
 		m = meta_get(sc, run, i);
-		if (m > sc->size && m != meta_free(sc))
+		if (m > sc->size && m != meta_free(sc) &&
+		    (sc->wide || m != META_TAIL || sc->size <= META_TAIL))
 			return false;
 	}
 	/* The bump and the free list change under the class lock. */
@@ -2749,11 +2794,14 @@ static void walk_entry(PROCESS_HEAP_ENTRY *e, struct seg *seg, void *data,
 static bool walk_slot(struct run *run, uint32_t i, PROCESS_HEAP_ENTRY *e)
 {
 	const struct sclass *sc = &classes[run->cls];
+	char *p = run->data + (size_t)i * sc->size;
 	unsigned int meta = meta_get(sc, run, i);
 	bool busy = meta != meta_free(sc);
 
-	walk_entry(e, run->seg, run->data + (size_t)i * sc->size,
-		   busy ? sc->size - meta : sc->size, busy ? meta : 0, busy);
+	if (busy)
+		meta = meta_unused(sc, p, meta);
+	walk_entry(e, run->seg, p, busy ? sc->size - meta : sc->size,
+		   busy ? meta : 0, busy);
 	return true;
 }
 
@@ -2871,7 +2919,9 @@ static size_t run_allocated(struct heap *heap, struct run *run)
 	for (i = 0; i < bump; i++) {
 		meta = meta_get(sc, run, i);
 		if (meta != meta_free(sc))
-			sum += sc->size - meta;
+			sum += sc->size - meta_unused(sc, run->data +
+						      (size_t)i * sc->size,
+						      meta);
 	}
 	return sum;
 }

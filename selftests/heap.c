@@ -1182,6 +1182,54 @@ TEST_F(heap, lfh_pattern)
 	EXPECT_TRUE(HeapDestroy(h));
 }
 
+/*
+ * A front-end block shrunk in place by more than its run's metadata byte
+ * can count keeps its exact size for HeapSize, HeapWalk, HeapValidate and
+ * HeapReAlloc, and frees as any other.
+ */
+TEST_F(heap, lfh_shrink_in_place)
+{
+	static const SIZE_T sizes[] = { 1, 2, 3, 251, 252, 253, 700, 1008, 1 };
+	PROCESS_HEAP_ENTRY e;
+	unsigned char *p, *q;
+	void *warm[0x12];
+	unsigned int i;
+	SIZE_T found;
+
+	for (i = 0; i < 0x12; i++)
+		warm[i] = HeapAlloc(self->heap, 0, 1000);
+	for (i = 0; i < 0x12; i++)
+		EXPECT_TRUE(HeapFree(self->heap, 0, warm[i]));
+	ASSERT_EQ(2, compat(self->heap));
+	p = HeapAlloc(self->heap, 0, 1000);
+	ASSERT_NE(NULL, p);
+	memset(p, 0x5a, 1000);
+	for (i = 0; i < ARRAY_SIZE(sizes); i++) {
+		q = HeapReAlloc(self->heap, HEAP_REALLOC_IN_PLACE_ONLY, p,
+				sizes[i]);
+		ASSERT_EQ(p, q) TH_LOG("to %zu", sizes[i]);
+		EXPECT_EQ(sizes[i], HeapSize(self->heap, 0, p));
+		EXPECT_TRUE(HeapValidate(self->heap, 0, p));
+		EXPECT_TRUE(HeapValidate(self->heap, 0, NULL));
+		EXPECT_EQ(0x5a, p[0]);
+		found = 0;
+		memset(&e, 0, sizeof(e));
+		while (HeapWalk(self->heap, &e))
+			if (e.lpData == p)
+				found = e.cbData;
+		EXPECT_EQ(sizes[i], found);
+		memset(p, 0x5a, sizes[i]);
+	}
+
+	/* From 1 byte, a move keeps that byte. */
+	q = HeapReAlloc(self->heap, 0, p, 5000);
+	ASSERT_NE(NULL, q);
+	EXPECT_EQ(0x5a, q[0]);
+	EXPECT_EQ(5000, HeapSize(self->heap, 0, q));
+	EXPECT_TRUE(HeapFree(self->heap, 0, q));
+	EXPECT_TRUE(HeapValidate(self->heap, 0, NULL));
+}
+
 /* Other information classes. */
 TEST_F(heap, other_information)
 {
