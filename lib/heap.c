@@ -52,10 +52,16 @@
  * per-block byte (a 16-bit word for classes above 1 KiB) says whether the
  * block is free and otherwise how many of its bytes are unused, which gives
  * HeapSize, HeapValidate and double-free detection for 1/16 of a byte of
- * overhead per byte at the smallest class, less above. A run's free blocks
- * are linked through their first word, encoded with their address and the
- * secret: a use after free that overwrites one is caught when the run hands
- * it out again.
+ * overhead per byte at the smallest class, less above. A run of a class up
+ * to 1 KiB keeps these bytes not after its header but on the page of the
+ * run that its 1 MiB window picks (run_meta()), over blocks it never hands
+ * out: runs are aligned to 64 KiB, and bytes at the same offset in every
+ * run would share a sixteenth of the sets of a TLB or a cache, where the
+ * metadata pages of a scattered working set, touched on every allocation
+ * and free, would evict one another. A run's free blocks are linked
+ * through their first word, encoded with their address and the secret: a
+ * use after free that overwrites one is caught when the run hands it out
+ * again.
  *
  * Thread caches. Each thread has, in each heap, a cache per class: an array
  * of free blocks. HeapAlloc and HeapFree of a front-end class take and put
@@ -217,19 +223,27 @@ struct run {
 	char *data;		/* block 0 */
 	void *free;		/* returned blocks, encoded links (class lock) */
 	uint32_t nfree;		/* blocks on free */
-	uint32_t bump;		/* blocks [0, bump) were handed out at least once */
+	uint32_t bump;		/* blocks [0, bump), the hole aside, handed out */
 	struct run *next, *prev;
-	uint8_t meta[];		/* per block: META_FREE, or unused bytes */
 };
 
 /*
- * A narrow block shrunk in place (HEAP_REALLOC_IN_PLACE_ONLY) by more than a
+ * Per-block metadata: unused bytes of a busy block, or one of these. A
+ * narrow block shrunk in place (HEAP_REALLOC_IN_PLACE_ONLY) by more than a
  * byte can count keeps the count in its last two bytes, which are unused,
  * as Windows' heap does.
  */
 #define META_FREE	0xff
+#define META_DEAD	0xfe	/* a block under the metadata (narrow) */
 #define META_TAIL	0xfd	/* unused bytes in the block's tail (narrow) */
 #define META_FREE_WIDE	0xffff
+
+/*
+ * A narrow class's metadata starts META_OFF bytes into page color_of(run)
+ * of its 64 KiB run (on page 0, right after the header).
+ */
+#define NCOLORS		16
+#define META_OFF	64UL	/* sizeof(struct run) */
 
 struct sclass {
 	uint32_t size;		/* block size */
@@ -242,6 +256,15 @@ struct sclass {
 	uint16_t limit;		/* thread cache capacity */
 	uint16_t batch;		/* blocks moved at once to or from the run lists */
 	bool wide;		/* 16-bit metadata */
+};
+
+/*
+ * Blocks [start, end) of a colour-c run of a narrow class hold its metadata
+ * (none for a wide class): kept apart from the classes, which the fast paths
+ * read and which should stay within a page.
+ */
+struct hole {
+	uint16_t start, end;
 };
 
 /* A thread's cache of a class: free blocks, the last freed on top. */
@@ -305,6 +328,7 @@ _Static_assert(sizeof(struct large) <= LARGE_HDR, "struct large fits");
 _Static_assert(SEG_HDR + HDR == LARGE_HDR,
 	       "a sub-heap's first block is where a large block's data is");
 _Static_assert(sizeof(struct blk) == HDR, "block header");
+_Static_assert(sizeof(struct run) == META_OFF, "metadata after the header");
 _Static_assert(NCLASS <= 64, "active is a 64-bit mask");
 _Static_assert(offsetof(struct heap, lfh) < 64, "hot fields in one line");
 
@@ -327,6 +351,7 @@ _Static_assert(offsetof(struct heap, lfh) < 64, "hot fields in one line");
 #define MAP_L2_BITS	15
 #define MAP_L1_BITS	(47 - 16 - MAP_L2_BITS)
 
+static struct hole holes[NCLASS][NCOLORS];	/* slow paths only */
 static uintptr_t *segmap[1UL << MAP_L1_BITS];
 static pthread_mutex_t segmap_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -1092,7 +1117,7 @@ static unsigned int class_of(size_t size)
  */
 static void classes_init(void)
 {
-	unsigned int c, g, msz, s;
+	unsigned int c, g, s, k, fit, lim, end;
 	struct sclass *sc;
 
 	for (c = 0; c < NCLASS; c++) {
@@ -1105,14 +1130,33 @@ static void classes_init(void)
 		sc->mask = ~((uintptr_t)sc->run_size - 1);
 		sc->recip = ((1ULL << 32) + sc->size - 1) / sc->size;
 		sc->wide = sc->size > 1024;
-		msz = sc->wide ? 2 : 1;
-		sc->nslots = (sc->run_size - HDR - sizeof(struct run)) /
-			     (sc->size + msz);
-		do {
-			sc->data_off = round_up(sizeof(struct run) +
-						sc->nslots * msz, UNIT);
-		} while (sc->data_off + sc->nslots * sc->size >
-			 sc->run_size - HDR && --sc->nslots);
+		if (sc->wide) {
+			/* Metadata after the header: no hole. */
+			sc->nslots = (sc->run_size - HDR - META_OFF) /
+				     (sc->size + 2);
+			do {
+				sc->data_off = round_up(META_OFF +
+							sc->nslots * 2, UNIT);
+			} while (sc->data_off + sc->nslots * sc->size >
+				 sc->run_size - HDR && --sc->nslots);
+		} else {
+			/*
+			 * As many blocks as fit, but no more than colour
+			 * 15's metadata leaves room for.
+			 */
+			sc->data_off = META_OFF;
+			fit = (sc->run_size - HDR - META_OFF) / sc->size;
+			lim = sc->run_size - HDR - META_OFF -
+			      (NCOLORS - 1) * PAGE;
+			sc->nslots = fit < lim ? fit : lim;
+			for (k = 0; k < NCOLORS; k++) {
+				end = (k * PAGE + sc->nslots + sc->size - 1) /
+				      sc->size;
+				holes[c][k].start = k * PAGE / sc->size;
+				holes[c][k].end = end < sc->nslots ?
+						 end : sc->nslots;
+			}
+		}
 		sc->span = sc->nslots * sc->size;
 		s = TCACHE_BYTES / sc->size;
 		sc->limit = s > 512 ? 512 : s < 16 ? 16 : s;
@@ -1171,28 +1215,69 @@ static bool slot_index(const struct sclass *sc, const struct run *run,
 	return true;
 }
 
+static unsigned int color_of(const struct run *run)
+{
+	return ((uintptr_t)run >> 20) & (NCOLORS - 1);
+}
+
+/* Where @run's metadata is: two instructions for a narrow class. */
+static __always_inline uint8_t *run_meta(const struct sclass *sc,
+					 const struct run *run)
+{
+	uintptr_t off = META_OFF;
+
+	if (!sc->wide)
+		off += color_of(run) * PAGE;
+	return (uint8_t *)run + off;
+}
+
+static const struct hole *run_hole(const struct sclass *sc,
+				   const struct run *run)
+{
+	return &holes[sc - classes][color_of(run)];
+}
+
+/* Whether block @i of @run lies under its metadata. */
+static bool slot_dead(const struct sclass *sc, const struct run *run,
+		      uint32_t i)
+{
+	const struct hole *h = run_hole(sc, run);
+
+	return i >= h->start && i < h->end;
+}
+
+/* The first block from @i on that is not under the metadata. */
+static uint32_t slot_live(const struct sclass *sc, const struct run *run,
+			  uint32_t i)
+{
+	return slot_dead(sc, run, i) ? run_hole(sc, run)->end : i;
+}
+
 /*
- * Per-block metadata: unused bytes of a busy block, or META_FREE. Threads
- * write different blocks' entries without a lock; HeapWalk reads them while
- * they change, hence the relaxed atomics.
+ * Per-block metadata: unused bytes of a busy block, META_FREE or
+ * META_DEAD. Threads write different blocks' entries without a lock;
+ * HeapWalk reads them while they change, hence the relaxed atomics.
  */
 static unsigned int meta_get(const struct sclass *sc, struct run *run,
 			     uint32_t i)
 {
+	uint8_t *m = run_meta(sc, run);
+
 	if (sc->wide)
-		return __atomic_load_n((uint16_t *)run->meta + i,
-				       __ATOMIC_RELAXED);
-	return __atomic_load_n(run->meta + i, __ATOMIC_RELAXED);
+		return __atomic_load_n((uint16_t *)m + i, __ATOMIC_RELAXED);
+	return __atomic_load_n(m + i, __ATOMIC_RELAXED);
 }
 
-static void meta_set(const struct sclass *sc, struct run *run, uint32_t i,
-		     unsigned int val)
+static __always_inline void meta_set(const struct sclass *sc,
+				     struct run *run, uint32_t i,
+				     unsigned int val)
 {
+	uint8_t *m = run_meta(sc, run);
+
 	if (sc->wide)
-		__atomic_store_n((uint16_t *)run->meta + i, val,
-				 __ATOMIC_RELAXED);
+		__atomic_store_n((uint16_t *)m + i, val, __ATOMIC_RELAXED);
 	else
-		__atomic_store_n(run->meta + i, val, __ATOMIC_RELAXED);
+		__atomic_store_n(m + i, val, __ATOMIC_RELAXED);
 }
 
 static unsigned int meta_free(const struct sclass *sc)
@@ -1233,22 +1318,30 @@ static unsigned int meta_unused(const struct sclass *sc, const char *p,
 	return unused < sc->size ? unused : sc->size;
 }
 
+/* Whether metadata entry @meta is a busy block's. */
+static bool meta_busy(const struct sclass *sc, unsigned int meta)
+{
+	return meta < (sc->wide ? META_FREE_WIDE : META_DEAD);
+}
+
 /*
- * Busy to free: false if it was free already (a double free). One branch
- * on the width, for the free fast path.
+ * Busy to free: false if it was free already (a double free) or is under
+ * the metadata. One branch on the width, for the free fast path.
  */
 static __always_inline bool
 meta_release(const struct sclass *sc, struct run *run, uint32_t i)
 {
-	uint16_t *w = (uint16_t *)run->meta + i;
-	uint8_t *b = run->meta + i;
+	uint16_t *w;
+	uint8_t *b;
 
 	if (sc->wide) {
+		w = (uint16_t *)run_meta(sc, run) + i;
 		if (__atomic_load_n(w, __ATOMIC_RELAXED) == META_FREE_WIDE)
 			return false;
 		__atomic_store_n(w, META_FREE_WIDE, __ATOMIC_RELAXED);
 	} else {
-		if (__atomic_load_n(b, __ATOMIC_RELAXED) == META_FREE)
+		b = run_meta(sc, run) + i;
+		if (__atomic_load_n(b, __ATOMIC_RELAXED) >= META_DEAD)
 			return false;
 		__atomic_store_n(b, META_FREE, __ATOMIC_RELAXED);
 	}
@@ -1309,6 +1402,7 @@ static struct run *run_new(struct heap *heap, unsigned int c)
 {
 	const struct sclass *sc = &classes[c];
 	struct run *run = NULL;
+	const struct hole *h;
 	struct blk *b;
 
 	pthread_mutex_lock(&heap->lock);
@@ -1333,8 +1427,10 @@ static struct run *run_new(struct heap *heap, unsigned int c)
 	run->data = (char *)run + sc->data_off;
 	run->free = NULL;
 	run->nfree = 0;
-	run->bump = 0;
-	memset(run->meta, 0xff, sc->data_off - sizeof(*run));
+	run->bump = slot_live(sc, run, 0);
+	h = run_hole(sc, run);
+	memset(run_meta(sc, run), 0xff, sc->nslots * (sc->wide ? 2 : 1));
+	memset(run_meta(sc, run) + h->start, META_DEAD, h->end - h->start);
 out:
 	pthread_mutex_unlock(&heap->lock);
 	return run;
@@ -1355,7 +1451,10 @@ static void run_release(struct heap *heap, struct run *run)
 
 static bool run_idle(const struct run *run)
 {
-	return run->nfree == run->bump;
+	const struct hole *h = run_hole(&classes[run->cls], run);
+	uint32_t dead = run->bump > h->start ? h->end - h->start : 0;
+
+	return run->nfree == run->bump - dead;
 }
 
 /*
@@ -1384,7 +1483,7 @@ static unsigned int central_get(struct heap *heap, unsigned int c,
 		while (got < n && run->free) {
 			p = run->free;
 			if (!slot_index(sc, run, p, &i) ||
-			    !link_ok(link_dec(p))) {
+			    slot_dead(sc, run, i) || !link_ok(link_dec(p))) {
 				run->free = NULL;
 				run->nfree = 0;
 				*corrupt = true;
@@ -1394,8 +1493,10 @@ static unsigned int central_get(struct heap *heap, unsigned int c,
 			run->nfree--;
 			items[got++] = p;
 		}
-		while (got < n && run->bump < sc->nslots)
+		while (got < n && run->bump < sc->nslots) {
 			items[got++] = run->data + (size_t)run->bump++ * sc->size;
+			run->bump = slot_live(sc, run, run->bump);
+		}
 		if (!run->free && run->bump == sc->nslots)
 			partial_remove(lc, run);
 	}
@@ -1995,7 +2096,7 @@ static enum bstat locate_slot(struct heap *heap, struct run *run,
 	if (run->magic != RUN_MAGIC || run->heap != heap)
 		return B_INVALID;
 	sc = &classes[run->cls];
-	if (!slot_index(sc, run, p, &loc->idx))
+	if (!slot_index(sc, run, p, &loc->idx) || slot_dead(sc, run, loc->idx))
 		return B_INVALID;
 	meta = meta_get(sc, run, loc->idx);
 	if (meta == meta_free(sc))
@@ -2566,7 +2667,7 @@ static void *lfh_realloc(struct heap *heap, DWORD flags, char *p,
 	if (run->heap != heap || !slot_index(sc, run, p, &i))
 		return NULL;
 	meta = meta_get(sc, run, i);
-	if (meta == meta_free(sc))
+	if (!meta_busy(sc, meta))
 		return NULL;
 	old = sc->size - meta_unused(sc, p, meta);
 	if (size <= sc->size &&
@@ -2631,6 +2732,17 @@ LPVOID WINAPI HeapReAlloc(HANDLE hHeap, DWORD dwFlags, LPVOID lpMem,
 
 /* Validation (HeapValidate with no block). */
 
+/* Whether @m is a sound entry for block @i of @run. */
+static bool meta_ok(const struct sclass *sc, const struct run *run,
+		    uint32_t i, unsigned int m)
+{
+	if (slot_dead(sc, run, i))
+		return m == META_DEAD;
+	if (m == meta_free(sc) || m <= sc->size)
+		return sc->wide || m != META_DEAD;
+	return !sc->wide && m == META_TAIL && sc->size > META_TAIL;
+}
+
 static bool check_run(struct heap *heap, struct run *run)
 {
 	const struct sclass *sc;
@@ -2651,8 +2763,7 @@ static bool check_run(struct heap *heap, struct run *run)
 	 */
 	for (i = 0; i < sc->nslots; i++) {
 		m = meta_get(sc, run, i);
-		if (m > sc->size && m != meta_free(sc) &&
-		    (sc->wide || m != META_TAIL || sc->size <= META_TAIL))
+		if (!meta_ok(sc, run, i, m))
 			return false;
 	}
 	/* The bump and the free list change under the class lock. */
@@ -2796,7 +2907,7 @@ static bool walk_slot(struct run *run, uint32_t i, PROCESS_HEAP_ENTRY *e)
 	const struct sclass *sc = &classes[run->cls];
 	char *p = run->data + (size_t)i * sc->size;
 	unsigned int meta = meta_get(sc, run, i);
-	bool busy = meta != meta_free(sc);
+	bool busy = meta_busy(sc, meta);
 
 	if (busy)
 		meta = meta_unused(sc, p, meta);
@@ -2808,6 +2919,8 @@ static bool walk_slot(struct run *run, uint32_t i, PROCESS_HEAP_ENTRY *e)
 static bool walk_blk(struct heap *heap, struct seg *seg, struct blk *b,
 		     PROCESS_HEAP_ENTRY *e)
 {
+	struct run *run;
+
 	if (b->flags & BLK_END) {
 		if (seg->commit == seg->end)
 			return walk_after(heap, seg, e);
@@ -2818,8 +2931,10 @@ static bool walk_blk(struct heap *heap, struct seg *seg, struct blk *b,
 		e->wFlags = PROCESS_HEAP_UNCOMMITTED_RANGE;
 		return true;
 	}
-	if (b->flags & BLK_RUN)
-		return walk_slot((struct run *)blk_data(b), 0, e);
+	if (b->flags & BLK_RUN) {
+		run = (struct run *)blk_data(b);
+		return walk_slot(run, slot_live(&classes[run->cls], run, 0), e);
+	}
 	/*
 	 * Overheads as Windows reports them: a busy block's next block starts
 	 * cbData + cbOverhead + 16 bytes on, a free block's cbData + 2 *
@@ -2839,16 +2954,20 @@ static bool walk_next_block(struct heap *heap, char *p, PROCESS_HEAP_ENTRY *e)
 	struct seg *seg = seg_of_blk(heap, p);
 	uintptr_t tag = map_lookup(p);
 	struct run *run = MAP_OBJ(tag);
+	const struct sclass *sc;
 	struct blk *b;
 	uint32_t i;
 
 	if (!seg || ((uintptr_t)p & (UNIT - 1)))
 		return false;
 	if ((tag & MAP_TAG) == MAP_RUN) {
-		if (run->heap != heap || !slot_index(&classes[run->cls], run, p, &i))
+		sc = &classes[run->cls];
+		if (run->heap != heap || !slot_index(sc, run, p, &i) ||
+		    slot_dead(sc, run, i))
 			return false;
-		if (i + 1 < classes[run->cls].nslots)
-			return walk_slot(run, i + 1, e);
+		i = slot_live(sc, run, i + 1);
+		if (i < sc->nslots)
+			return walk_slot(run, i, e);
 		b = (struct blk *)((char *)run - HDR);
 	} else {
 		b = (struct blk *)(p - HDR);
@@ -2918,7 +3037,7 @@ static size_t run_allocated(struct heap *heap, struct run *run)
 	pthread_mutex_unlock(&heap->lfh->cls[run->cls].lock);
 	for (i = 0; i < bump; i++) {
 		meta = meta_get(sc, run, i);
-		if (meta != meta_free(sc))
+		if (meta_busy(sc, meta))
 			sum += sc->size - meta_unused(sc, run->data +
 						      (size_t)i * sc->size,
 						      meta);

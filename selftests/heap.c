@@ -1786,6 +1786,95 @@ TEST_F_TIMEOUT(heap, random_blocks, 300)
 }
 
 /*
+ * Front-end runs filled to their last block, in a class of 16 bytes and
+ * one of 1008, over more than 16 MiB so that runs are placed at every
+ * offset in a MiB (where a run's metadata sits depends on it): no block
+ * overlaps another or the metadata, every size and byte is kept, HeapWalk
+ * reports each block once, and the runs empty and fill again.
+ */
+#define FILL_BIG	17000
+#define FILL_SMALL	8
+#define FILL_N		(FILL_BIG * (FILL_SMALL + 1))
+
+struct filled {
+	unsigned char *p;
+	SIZE_T size;
+};
+
+static int filled_cmp(const void *a, const void *b)
+{
+	const struct filled *x = a, *y = b;
+
+	return x->p < y->p ? -1 : x->p > y->p;
+}
+
+static int fill_runs(HANDLE heap, struct filled *blk, unsigned int round)
+{
+	unsigned int i;
+
+	for (i = 0; i < FILL_N; i++) {
+		blk[i].size = i % (FILL_SMALL + 1) ? 16 : 1008;
+		blk[i].p = HeapAlloc(heap, 0, blk[i].size);
+		if (!blk[i].p)
+			return -1;
+		fill(blk[i].p, blk[i].size, i + round);
+	}
+	return 0;
+}
+
+TEST_F_TIMEOUT(heap, runs_filled, 300)
+{
+	static struct filled blk[FILL_N];
+	unsigned int i, busy = 0, lo, hi, mid;
+	PROCESS_HEAP_ENTRY e;
+
+	ASSERT_EQ(0, fill_runs(self->heap, blk, 0));
+	ASSERT_TRUE(HeapValidate(self->heap, 0, NULL));
+	for (i = 0; i < FILL_N; i++) {
+		ASSERT_EQ(blk[i].size, HeapSize(self->heap, 0, blk[i].p));
+		ASSERT_TRUE(check(blk[i].p, blk[i].size, i)) TH_LOG("block %u", i);
+	}
+
+	/* Each busy entry is one of the blocks, with its size. */
+	qsort(blk, FILL_N, sizeof(blk[0]), filled_cmp);
+	for (i = 1; i < FILL_N; i++)
+		ASSERT_LE(blk[i - 1].p + blk[i - 1].size, blk[i].p);
+	memset(&e, 0, sizeof(e));
+	while (HeapWalk(self->heap, &e)) {
+		if (!(e.wFlags & PROCESS_HEAP_ENTRY_BUSY))
+			continue;
+		busy++;
+		for (lo = 0, hi = FILL_N; lo < hi;) {
+			mid = (lo + hi) / 2;
+			if (blk[mid].p < (unsigned char *)e.lpData)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		ASSERT_LT(lo, FILL_N) TH_LOG("busy entry %p not allocated", e.lpData);
+		ASSERT_EQ(e.lpData, blk[lo].p);
+		ASSERT_EQ(blk[lo].size, e.cbData);
+	}
+	EXPECT_EQ(ERROR_NO_MORE_ITEMS, GetLastError());
+	EXPECT_EQ(FILL_N, busy);
+
+	/* Every other block, then the rest: runs empty and go back. */
+	for (i = 0; i < FILL_N; i += 2)
+		ASSERT_TRUE(HeapFree(self->heap, 0, blk[i].p));
+	ASSERT_TRUE(HeapValidate(self->heap, 0, NULL));
+	for (i = 1; i < FILL_N; i += 2)
+		ASSERT_TRUE(HeapFree(self->heap, 0, blk[i].p));
+	ASSERT_TRUE(HeapValidate(self->heap, 0, NULL));
+
+	ASSERT_EQ(0, fill_runs(self->heap, blk, 7));
+	for (i = 0; i < FILL_N; i++) {
+		ASSERT_TRUE(check(blk[i].p, blk[i].size, i + 7)) TH_LOG("block %u", i);
+		ASSERT_TRUE(HeapFree(self->heap, 0, blk[i].p));
+	}
+	ASSERT_TRUE(HeapValidate(self->heap, 0, NULL));
+}
+
+/*
  * Threads growing buffers step by step from 8 KiB to 3 MiB (through the
  * front end, the back end, sub-heaps of their own and large blocks),
  * shrinking and freeing them at random, while another thread validates
