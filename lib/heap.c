@@ -3578,9 +3578,11 @@ static void heap_atfork_child(void)
 	pthread_mutex_init(&process_heap_lock, NULL);
 	pthread_mutex_init(&segmap_lock, NULL);
 	pthread_mutex_init(&tslot_lock, NULL);
+	/* Writing only what is set keeps the untouched pages untouched. */
 	for (i = 0; i < 1UL << MAP_L1_BITS; i++) {
-		if (segmap[i])
-			munmap(segmap[i], sizeof(uintptr_t) << MAP_L2_BITS);
+		if (!segmap[i])
+			continue;
+		munmap(segmap[i], sizeof(uintptr_t) << MAP_L2_BITS);
 		segmap[i] = NULL;
 	}
 	memset(tslot_used, 0, sizeof(tslot_used));
