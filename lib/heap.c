@@ -52,11 +52,11 @@
  * per-block byte (a 16-bit word for classes above 1 KiB) says whether the
  * block is free and otherwise how many of its bytes are unused, which gives
  * HeapSize, HeapValidate and double-free detection for 1/16 of a byte of
- * overhead per byte at the smallest class, less above. A run of a class up
- * to 1 KiB keeps these bytes not after its header but on the page of the
- * run that its 1 MiB window picks (run_meta()), over blocks it never hands
- * out: runs are aligned to 64 KiB, and bytes at the same offset in every
- * run would share a sixteenth of the sets of a TLB or a cache, where the
+ * overhead per byte at the smallest class, less above. A run keeps these
+ * bytes not after its header but on the page of the run that its 1 MiB
+ * window picks (run_meta()), over blocks it never hands out: runs are
+ * aligned to 64 KiB or more, and bytes at the same offset in every run
+ * would share a sixteenth of the sets of a TLB or a cache, where the
  * metadata pages of a scattered working set, touched on every allocation
  * and free, would evict one another. A run's free blocks are linked
  * through their first word, encoded with their address and the secret: a
@@ -228,19 +228,20 @@ struct run {
 };
 
 /*
- * Per-block metadata: unused bytes of a busy block, or one of these. A
- * narrow block shrunk in place (HEAP_REALLOC_IN_PLACE_ONLY) by more than a
- * byte can count keeps the count in its last two bytes, which are unused,
- * as Windows' heap does.
+ * Per-block metadata: unused bytes of a busy block, or one of these (the
+ * _WIDE ones for 16-bit entries). A narrow block shrunk in place
+ * (HEAP_REALLOC_IN_PLACE_ONLY) by more than a byte can count keeps the
+ * count in its last two bytes, which are unused, as Windows' heap does.
  */
 #define META_FREE	0xff
-#define META_DEAD	0xfe	/* a block under the metadata (narrow) */
-#define META_TAIL	0xfd	/* unused bytes in the block's tail (narrow) */
+#define META_DEAD	0xfe	/* a block under the metadata */
+#define META_TAIL	0xfd	/* unused bytes in the block's tail */
 #define META_FREE_WIDE	0xffff
+#define META_DEAD_WIDE	0xfffe
 
 /*
- * A narrow class's metadata starts META_OFF bytes into page color_of(run)
- * of its 64 KiB run (on page 0, right after the header).
+ * A run's metadata starts META_OFF bytes into page color_of(run) of the
+ * run (on page 0, right after the header).
  */
 #define NCOLORS		16
 #define META_OFF	64UL	/* sizeof(struct run) */
@@ -259,9 +260,9 @@ struct sclass {
 };
 
 /*
- * Blocks [start, end) of a colour-c run of a narrow class hold its metadata
- * (none for a wide class): kept apart from the classes, which the fast paths
- * read and which should stay within a page.
+ * Blocks [start, end) of a colour-c run of a class hold its metadata: kept
+ * apart from the classes, which the fast paths read and which should stay
+ * within a page.
  */
 struct hole {
 	uint16_t start, end;
@@ -1117,7 +1118,7 @@ static unsigned int class_of(size_t size)
  */
 static void classes_init(void)
 {
-	unsigned int c, g, s, k, fit, lim, end;
+	unsigned int c, g, s, k, msz, fit, lim, end;
 	struct sclass *sc;
 
 	for (c = 0; c < NCLASS; c++) {
@@ -1130,32 +1131,21 @@ static void classes_init(void)
 		sc->mask = ~((uintptr_t)sc->run_size - 1);
 		sc->recip = ((1ULL << 32) + sc->size - 1) / sc->size;
 		sc->wide = sc->size > 1024;
-		if (sc->wide) {
-			/* Metadata after the header: no hole. */
-			sc->nslots = (sc->run_size - HDR - META_OFF) /
-				     (sc->size + 2);
-			do {
-				sc->data_off = round_up(META_OFF +
-							sc->nslots * 2, UNIT);
-			} while (sc->data_off + sc->nslots * sc->size >
-				 sc->run_size - HDR && --sc->nslots);
-		} else {
-			/*
-			 * As many blocks as fit, but no more than colour
-			 * 15's metadata leaves room for.
-			 */
-			sc->data_off = META_OFF;
-			fit = (sc->run_size - HDR - META_OFF) / sc->size;
-			lim = sc->run_size - HDR - META_OFF -
-			      (NCOLORS - 1) * PAGE;
-			sc->nslots = fit < lim ? fit : lim;
-			for (k = 0; k < NCOLORS; k++) {
-				end = (k * PAGE + sc->nslots + sc->size - 1) /
-				      sc->size;
-				holes[c][k].start = k * PAGE / sc->size;
-				holes[c][k].end = end < sc->nslots ?
-						 end : sc->nslots;
-			}
+		msz = sc->wide ? 2 : 1;
+		/*
+		 * As many blocks as fit, but no more than colour 15's
+		 * metadata leaves room for.
+		 */
+		sc->data_off = META_OFF;
+		fit = (sc->run_size - HDR - META_OFF) / sc->size;
+		lim = (sc->run_size - HDR - META_OFF - (NCOLORS - 1) * PAGE) /
+		      msz;
+		sc->nslots = fit < lim ? fit : lim;
+		for (k = 0; k < NCOLORS; k++) {
+			end = (k * PAGE + sc->nslots * msz + sc->size - 1) /
+			      sc->size;
+			holes[c][k].start = k * PAGE / sc->size;
+			holes[c][k].end = end < sc->nslots ? end : sc->nslots;
 		}
 		sc->span = sc->nslots * sc->size;
 		s = TCACHE_BYTES / sc->size;
@@ -1220,15 +1210,10 @@ static unsigned int color_of(const struct run *run)
 	return ((uintptr_t)run >> 20) & (NCOLORS - 1);
 }
 
-/* Where @run's metadata is: two instructions for a narrow class. */
-static __always_inline uint8_t *run_meta(const struct sclass *sc,
-					 const struct run *run)
+/* Where @run's metadata is: two instructions. */
+static __always_inline uint8_t *run_meta(const struct run *run)
 {
-	uintptr_t off = META_OFF;
-
-	if (!sc->wide)
-		off += color_of(run) * PAGE;
-	return (uint8_t *)run + off;
+	return (uint8_t *)run + META_OFF + color_of(run) * PAGE;
 }
 
 static const struct hole *run_hole(const struct sclass *sc,
@@ -1261,7 +1246,7 @@ static uint32_t slot_live(const struct sclass *sc, const struct run *run,
 static unsigned int meta_get(const struct sclass *sc, struct run *run,
 			     uint32_t i)
 {
-	uint8_t *m = run_meta(sc, run);
+	uint8_t *m = run_meta(run);
 
 	if (sc->wide)
 		return __atomic_load_n((uint16_t *)m + i, __ATOMIC_RELAXED);
@@ -1272,7 +1257,7 @@ static __always_inline void meta_set(const struct sclass *sc,
 				     struct run *run, uint32_t i,
 				     unsigned int val)
 {
-	uint8_t *m = run_meta(sc, run);
+	uint8_t *m = run_meta(run);
 
 	if (sc->wide)
 		__atomic_store_n((uint16_t *)m + i, val, __ATOMIC_RELAXED);
@@ -1283,6 +1268,11 @@ static __always_inline void meta_set(const struct sclass *sc,
 static unsigned int meta_free(const struct sclass *sc)
 {
 	return sc->wide ? META_FREE_WIDE : META_FREE;
+}
+
+static unsigned int meta_dead(const struct sclass *sc)
+{
+	return sc->wide ? META_DEAD_WIDE : META_DEAD;
 }
 
 static uint16_t *meta_tail(const struct sclass *sc, const char *p)
@@ -1321,7 +1311,7 @@ static unsigned int meta_unused(const struct sclass *sc, const char *p,
 /* Whether metadata entry @meta is a busy block's. */
 static bool meta_busy(const struct sclass *sc, unsigned int meta)
 {
-	return meta < (sc->wide ? META_FREE_WIDE : META_DEAD);
+	return meta < meta_dead(sc);
 }
 
 /*
@@ -1335,12 +1325,12 @@ meta_release(const struct sclass *sc, struct run *run, uint32_t i)
 	uint8_t *b;
 
 	if (sc->wide) {
-		w = (uint16_t *)run_meta(sc, run) + i;
-		if (__atomic_load_n(w, __ATOMIC_RELAXED) == META_FREE_WIDE)
+		w = (uint16_t *)run_meta(run) + i;
+		if (__atomic_load_n(w, __ATOMIC_RELAXED) >= META_DEAD_WIDE)
 			return false;
 		__atomic_store_n(w, META_FREE_WIDE, __ATOMIC_RELAXED);
 	} else {
-		b = run_meta(sc, run) + i;
+		b = run_meta(run) + i;
 		if (__atomic_load_n(b, __ATOMIC_RELAXED) >= META_DEAD)
 			return false;
 		__atomic_store_n(b, META_FREE, __ATOMIC_RELAXED);
@@ -1404,6 +1394,7 @@ static struct run *run_new(struct heap *heap, unsigned int c)
 	struct run *run = NULL;
 	const struct hole *h;
 	struct blk *b;
+	uint32_t i;
 
 	pthread_mutex_lock(&heap->lock);
 	b = backend_alloc(heap, sc->run_size - HDR, sc->run_size);
@@ -1429,8 +1420,9 @@ static struct run *run_new(struct heap *heap, unsigned int c)
 	run->nfree = 0;
 	run->bump = slot_live(sc, run, 0);
 	h = run_hole(sc, run);
-	memset(run_meta(sc, run), 0xff, sc->nslots * (sc->wide ? 2 : 1));
-	memset(run_meta(sc, run) + h->start, META_DEAD, h->end - h->start);
+	memset(run_meta(run), 0xff, sc->nslots * (sc->wide ? 2 : 1));
+	for (i = h->start; i < h->end; i++)
+		meta_set(sc, run, i, meta_dead(sc));
 out:
 	pthread_mutex_unlock(&heap->lock);
 	return run;
@@ -2737,9 +2729,9 @@ static bool meta_ok(const struct sclass *sc, const struct run *run,
 		    uint32_t i, unsigned int m)
 {
 	if (slot_dead(sc, run, i))
-		return m == META_DEAD;
+		return m == meta_dead(sc);
 	if (m == meta_free(sc) || m <= sc->size)
-		return sc->wide || m != META_DEAD;
+		return m != meta_dead(sc);
 	return !sc->wide && m == META_TAIL && sc->size > META_TAIL;
 }
 

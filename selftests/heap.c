@@ -1786,11 +1786,11 @@ TEST_F_TIMEOUT(heap, random_blocks, 300)
 }
 
 /*
- * Front-end runs filled to their last block, in a class of 16 bytes and
- * one of 1008, over more than 16 MiB so that runs are placed at every
- * offset in a MiB (where a run's metadata sits depends on it): no block
- * overlaps another or the metadata, every size and byte is kept, HeapWalk
- * reports each block once, and the runs empty and fill again.
+ * Front-end runs filled to their last block, in classes of 16, 1024, 4096
+ * and 16384 bytes, each over more than 16 MiB so that runs are placed at
+ * every offset in a MiB (where a run's metadata sits depends on it): no
+ * block overlaps another or the metadata, every size and byte is kept,
+ * HeapWalk reports each block once, and the runs empty and fill again.
  */
 #define FILL_BIG	17000
 #define FILL_SMALL	8
@@ -1808,12 +1808,21 @@ static int filled_cmp(const void *a, const void *b)
 	return x->p < y->p ? -1 : x->p > y->p;
 }
 
+static SIZE_T filled_size(unsigned int i)
+{
+	if (i % 144 == 1)
+		return 16000;
+	if (i % 24 == 1)
+		return 4000;
+	return i % (FILL_SMALL + 1) ? 16 : 1008;
+}
+
 static int fill_runs(HANDLE heap, struct filled *blk, unsigned int round)
 {
 	unsigned int i;
 
 	for (i = 0; i < FILL_N; i++) {
-		blk[i].size = i % (FILL_SMALL + 1) ? 16 : 1008;
+		blk[i].size = filled_size(i);
 		blk[i].p = HeapAlloc(heap, 0, blk[i].size);
 		if (!blk[i].p)
 			return -1;
