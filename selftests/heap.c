@@ -1230,6 +1230,63 @@ TEST_F(heap, lfh_shrink_in_place)
 	EXPECT_TRUE(HeapValidate(self->heap, 0, NULL));
 }
 
+/*
+ * Every 16-byte boundary of a front-end run that is not a busy block (the
+ * run's header and metadata, the blocks under the metadata, free blocks,
+ * the slack at the end) is refused by HeapSize, HeapFree and HeapReAlloc
+ * with ERROR_INVALID_PARAMETER, and the heap stays valid.
+ */
+#define RUN_BYTES	0x10000
+#define RUN_FILL	4000
+
+TEST_F(heap, run_addresses_refused)
+{
+	static char *blk[RUN_FILL];
+	static bool busy[RUN_BYTES / 16];
+	unsigned int i, refused = 0;
+	char *base, *a;
+
+	for (i = 0; i < RUN_FILL; i++) {
+		blk[i] = HeapAlloc(self->heap, 0, 16);
+		ASSERT_NE(NULL, blk[i]);
+	}
+	ASSERT_EQ(2, compat(self->heap));
+	base = (char *)((uintptr_t)blk[RUN_FILL / 2] & ~(uintptr_t)(RUN_BYTES - 1));
+	for (i = 0; i < RUN_FILL; i++) {
+		if (blk[i] < base || blk[i] >= base + RUN_BYTES)
+			continue;
+		if (i % 3) {
+			busy[(blk[i] - base) / 16] = true;
+			continue;
+		}
+		ASSERT_TRUE(HeapFree(self->heap, 0, blk[i]));
+		blk[i] = NULL;
+	}
+	for (a = base; a < base + RUN_BYTES; a += 16) {
+		if (busy[(a - base) / 16]) {
+			EXPECT_EQ(16, HeapSize(self->heap, 0, a));
+			continue;
+		}
+		refused++;
+		SetLastError(UNTOUCHED);
+		ASSERT_EQ(~(SIZE_T)0, HeapSize(self->heap, 0, a)) TH_LOG("%p", a);
+		EXPECT_EQ(ERROR_INVALID_PARAMETER, GetLastError());
+		SetLastError(UNTOUCHED);
+		ASSERT_FALSE(HeapFree(self->heap, 0, a)) TH_LOG("%p", a);
+		EXPECT_EQ(ERROR_INVALID_PARAMETER, GetLastError());
+		SetLastError(UNTOUCHED);
+		ASSERT_EQ(NULL, HeapReAlloc(self->heap, 0, a, 32)) TH_LOG("%p", a);
+		EXPECT_EQ(ERROR_INVALID_PARAMETER, GetLastError());
+	}
+	/* The header, the metadata and a third of the blocks at least. */
+	EXPECT_LT(RUN_BYTES / 16 / 3, refused);
+	ASSERT_TRUE(HeapValidate(self->heap, 0, NULL));
+	for (i = 0; i < RUN_FILL; i++)
+		if (blk[i])
+			EXPECT_TRUE(HeapFree(self->heap, 0, blk[i]));
+	ASSERT_TRUE(HeapValidate(self->heap, 0, NULL));
+}
+
 /* Other information classes. */
 TEST_F(heap, other_information)
 {
