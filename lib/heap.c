@@ -253,7 +253,6 @@ struct sclass {
 	uint32_t run_size;
 	uint32_t nslots;
 	uint32_t span;		/* nslots * size */
-	uint32_t data_off;	/* block 0, from the run */
 	uint16_t limit;		/* thread cache capacity */
 	uint16_t batch;		/* blocks moved at once to or from the run lists */
 	bool wide;		/* 16-bit metadata */
@@ -1152,9 +1151,9 @@ static void classes_init(void)
 		msz = sc->wide ? 2 : 1;
 		/*
 		 * As many blocks as fit, but no more than colour 15's
-		 * metadata leaves room for.
+		 * metadata leaves room for. Block 0 is right after the
+		 * header, at META_OFF, in every class.
 		 */
-		sc->data_off = META_OFF;
 		fit = (sc->run_size - HDR - META_OFF) / sc->size;
 		lim = (sc->run_size - HDR - META_OFF - (NCOLORS - 1) * PAGE) /
 		      msz;
@@ -1205,7 +1204,7 @@ static struct run *run_of(const struct sclass *sc, const void *p)
 /* The index of block @p of class @sc in its run, unchecked. */
 static uint32_t slot_of(const struct sclass *sc, const void *p)
 {
-	uintptr_t off = ((uintptr_t)p & ~sc->mask) - sc->data_off;
+	uintptr_t off = ((uintptr_t)p & ~sc->mask) - META_OFF;
 
 	return ((uint64_t)off * sc->recip) >> 32;
 }
@@ -1214,7 +1213,7 @@ static uint32_t slot_of(const struct sclass *sc, const void *p)
 static bool slot_index(const struct sclass *sc, const struct run *run,
 		       const void *p, uint32_t *idx)
 {
-	uintptr_t off = (uintptr_t)p - (uintptr_t)run - sc->data_off;
+	uintptr_t off = (uintptr_t)p - (uintptr_t)run - META_OFF;
 	uint32_t i = ((uint64_t)off * sc->recip) >> 32;
 
 	if (off >= sc->span || (uintptr_t)i * sc->size != off)
@@ -1247,6 +1246,17 @@ static bool slot_dead(const struct sclass *sc, const struct run *run,
 	const struct hole *h = run_hole(sc, run);
 
 	return i >= h->start && i < h->end;
+}
+
+/*
+ * slot_index() for a block that may be handed out: not one under the
+ * metadata. (The fast paths use slot_index() and let the entry, META_DEAD,
+ * refuse such a block.)
+ */
+static bool slot_index_live(const struct sclass *sc, const struct run *run,
+			    const void *p, uint32_t *idx)
+{
+	return slot_index(sc, run, p, idx) && !slot_dead(sc, run, *idx);
 }
 
 /* The first block from @i on that is not under the metadata. */
@@ -1433,7 +1443,7 @@ static struct run *run_new(struct heap *heap, unsigned int c)
 	run->listed = 0;
 	run->heap = heap;
 	run->seg = seg_of_blk(heap, b);
-	run->data = (char *)run + sc->data_off;
+	run->data = (char *)run + META_OFF;
 	run->free = NULL;
 	run->nfree = 0;
 	run->bump = slot_live(sc, run, 0);
@@ -1492,8 +1502,8 @@ static unsigned int central_get(struct heap *heap, unsigned int c,
 	while (got < n && (run = lc->partial)) {
 		while (got < n && run->free) {
 			p = run->free;
-			if (!slot_index(sc, run, p, &i) ||
-			    slot_dead(sc, run, i) || !link_ok(link_dec(p))) {
+			if (!slot_index_live(sc, run, p, &i) ||
+			    !link_ok(link_dec(p))) {
 				run->free = NULL;
 				run->nfree = 0;
 				*corrupt = true;
@@ -2106,7 +2116,7 @@ static enum bstat locate_slot(struct heap *heap, struct run *run,
 	if (run->magic != RUN_MAGIC || run->heap != heap)
 		return B_INVALID;
 	sc = &classes[run->cls];
-	if (!slot_index(sc, run, p, &loc->idx) || slot_dead(sc, run, loc->idx))
+	if (!slot_index_live(sc, run, p, &loc->idx))
 		return B_INVALID;
 	meta = meta_get(sc, run, loc->idx);
 	if (meta == meta_free(sc))
@@ -2764,7 +2774,7 @@ static bool check_run(struct heap *heap, struct run *run)
 	if (run->magic != RUN_MAGIC || run->heap != heap || run->cls >= NCLASS)
 		return false;
 	sc = &classes[run->cls];
-	if (run->data != (char *)run + sc->data_off)
+	if (run->data != (char *)run + META_OFF)
 		return false;
 	/*
 	 * Once per entry: a thread may free or take the block in between
@@ -2972,8 +2982,7 @@ static bool walk_next_block(struct heap *heap, char *p, PROCESS_HEAP_ENTRY *e)
 		return false;
 	if ((tag & MAP_TAG) == MAP_RUN) {
 		sc = &classes[run->cls];
-		if (run->heap != heap || !slot_index(sc, run, p, &i) ||
-		    slot_dead(sc, run, i))
+		if (run->heap != heap || !slot_index_live(sc, run, p, &i))
 			return false;
 		i = slot_live(sc, run, i + 1);
 		if (i < sc->nslots)

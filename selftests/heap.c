@@ -1205,10 +1205,12 @@ TEST_F(heap, lfh_shrink_in_place)
 	ASSERT_NE(NULL, p);
 	memset(p, 0x5a, 1000);
 	for (i = 0; i < ARRAY_SIZE(sizes); i++) {
+		SetLastError(UNTOUCHED);
 		q = HeapReAlloc(self->heap, HEAP_REALLOC_IN_PLACE_ONLY, p,
 				sizes[i]);
 		ASSERT_EQ(p, q) TH_LOG("to %zu", sizes[i]);
 		EXPECT_EQ(sizes[i], HeapSize(self->heap, 0, p));
+		EXPECT_EQ(UNTOUCHED, GetLastError());
 		EXPECT_TRUE(HeapValidate(self->heap, 0, p));
 		EXPECT_TRUE(HeapValidate(self->heap, 0, NULL));
 		EXPECT_EQ(0x5a, p[0]);
