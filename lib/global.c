@@ -23,7 +23,11 @@
  * ERROR_INVALID_PARAMETER and a resize that cannot be done in place with
  * ERROR_NOT_ENOUGH_MEMORY.
  *
- * Fixed blocks never touch the table or its lock: GlobalAlloc, LocalAlloc,
+ * The table is guarded by the process heap's lock, as Windows serialises
+ * these calls on the heap: a thread holding HeapLock(GetProcessHeap()) can
+ * call them, and other threads wait in them until its HeapUnlock. (A lock
+ * of the table's own, taken before the heap's, would deadlock with such a
+ * thread.) Fixed blocks never touch the table: GlobalAlloc, LocalAlloc,
  * GlobalFree and LocalFree are defined in heap.c, where a fixed block costs
  * a HeapAlloc or a HeapFree, and come here for the rest.
  */
@@ -66,12 +70,11 @@ enum kind {
 };
 
 static struct {
-	pthread_mutex_t lock;
 	struct mem_entry *base;
 	uint32_t committed;	/* entries committed */
 	uint32_t used;		/* entries ever handed out */
 	uint32_t free;		/* first free entry's index + 1 */
-} table = { .lock = PTHREAD_MUTEX_INITIALIZER };
+} table;
 
 _Static_assert(offsetof(struct mem_entry, ptr) == WINVM_MEM_HANDLE_OFF,
 	       "a handle is the address of an entry's data pointer");
@@ -79,6 +82,20 @@ _Static_assert(offsetof(struct mem_entry, ptr) == WINVM_MEM_HANDLE_OFF,
 static HGLOBAL handle_of(struct mem_entry *e)
 {
 	return &e->ptr;
+}
+
+/*
+ * Lock the table (the process heap); false, with ERROR_NOT_ENOUGH_MEMORY,
+ * if there is no process heap: then there is no table either.
+ */
+static bool table_lock(void)
+{
+	return winvm_process_heap_lock() || winvm_fail(ERROR_NOT_ENOUGH_MEMORY);
+}
+
+static void table_unlock(void)
+{
+	winvm_process_heap_unlock();
 }
 
 /* The live entry @h is the handle of, if any. Table lock held. */
@@ -170,14 +187,11 @@ HGLOBAL winvm_mem_alloc(bool local, UINT flags, SIZE_T size)
 	struct mem_entry *e;
 	void *p = NULL;
 
-	if (!winvm_process_heap()) {
-		winvm_fail(ERROR_NOT_ENOUGH_MEMORY);
+	if (!table_lock())
 		return NULL;
-	}
-	pthread_mutex_lock(&table.lock);
 	e = entry_new();
 	if (!e) {
-		pthread_mutex_unlock(&table.lock);
+		table_unlock();
 		winvm_fail(ERROR_NOT_ENOUGH_MEMORY);
 		return NULL;
 	}
@@ -185,7 +199,7 @@ HGLOBAL winvm_mem_alloc(bool local, UINT flags, SIZE_T size)
 		p = data_alloc(e, size, winvm_mem_heap_flags(flags));
 		if (!p) {
 			entry_free(e);
-			pthread_mutex_unlock(&table.lock);
+			table_unlock();
 			return NULL;
 		}
 	}
@@ -196,7 +210,7 @@ HGLOBAL winvm_mem_alloc(bool local, UINT flags, SIZE_T size)
 		e->flags |= ENTRY_DDESHARE;
 	e->lock = 0;
 	e->ptr = p;
-	pthread_mutex_unlock(&table.lock);
+	table_unlock();
 	return handle_of(e);
 }
 
@@ -219,14 +233,15 @@ HGLOBAL winvm_mem_free(HGLOBAL h)
 			return h;
 		}
 	}
-	pthread_mutex_lock(&table.lock);
+	if (!table_lock())
+		return h;
 	kind = classify(h, &e);
 	if (kind == K_MOVEABLE) {
 		if (e->ptr)
 			winvm_heap_free(winvm_process_heap(), 0, e->ptr);
 		entry_free(e);
 	}
-	pthread_mutex_unlock(&table.lock);
+	table_unlock();
 	if (kind == K_MOVEABLE)
 		return NULL;
 	winvm_fail(kind == K_BAD_HANDLE ? ERROR_INVALID_HANDLE : ERROR_NOACCESS);
@@ -239,7 +254,8 @@ static LPVOID mem_lock(enum api api, HGLOBAL h)
 	void *p = NULL;
 	DWORD err = 0;
 
-	pthread_mutex_lock(&table.lock);
+	if (!table_lock())
+		return NULL;
 	switch (classify(h, &e)) {
 	case K_MOVEABLE:
 		p = e->ptr;
@@ -259,7 +275,7 @@ static LPVOID mem_lock(enum api api, HGLOBAL h)
 		err = api == GLOBAL ? ERROR_INVALID_HANDLE : 0;
 		break;
 	}
-	pthread_mutex_unlock(&table.lock);
+	table_unlock();
 	if (err)
 		winvm_fail(err);
 	return p;
@@ -279,7 +295,8 @@ static BOOL mem_unlock(enum api api, HGLOBAL h)
 	BOOL ret = FALSE;
 	DWORD err;
 
-	pthread_mutex_lock(&table.lock);
+	if (!table_lock())
+		return FALSE;
 	switch (classify(h, &e)) {
 	case K_MOVEABLE:
 		if (!e->lock) {
@@ -300,7 +317,7 @@ static BOOL mem_unlock(enum api api, HGLOBAL h)
 		set = !global;
 		break;
 	}
-	pthread_mutex_unlock(&table.lock);
+	table_unlock();
 	if (set)
 		SetLastError(err);
 	return ret;
@@ -312,13 +329,14 @@ static SIZE_T mem_size(HGLOBAL h)
 	SIZE_T size = 0;
 	enum kind kind;
 
-	pthread_mutex_lock(&table.lock);
+	if (!table_lock())
+		return 0;
 	kind = classify(h, &e);
 	if (kind == K_MOVEABLE && e->ptr)
 		size = winvm_heap_size(winvm_process_heap(), 0, e->ptr);
 	else if (kind == K_FIXED)
 		size = winvm_heap_size(winvm_process_heap(), 0, h);
-	pthread_mutex_unlock(&table.lock);
+	table_unlock();
 	if (kind == K_BAD_HANDLE || kind == K_BAD_PTR)
 		winvm_fail(ERROR_INVALID_HANDLE);
 	return size;
@@ -330,7 +348,8 @@ static UINT mem_flags(enum api api, HGLOBAL h)
 	UINT flags = 0;
 	enum kind kind;
 
-	pthread_mutex_lock(&table.lock);
+	if (!table_lock())
+		return GMEM_INVALID_HANDLE;
 	kind = classify(h, &e);
 	if (kind == K_MOVEABLE) {
 		flags = e->lock;
@@ -342,7 +361,7 @@ static UINT mem_flags(enum api api, HGLOBAL h)
 		if (api == GLOBAL && (e->flags & ENTRY_DDESHARE))
 			flags |= GMEM_DDESHARE;
 	}
-	pthread_mutex_unlock(&table.lock);
+	table_unlock();
 	if (kind == K_BAD_HANDLE || kind == K_BAD_PTR) {
 		winvm_fail(kind == K_BAD_PTR && api == LOCAL ?
 			   ERROR_NOACCESS : ERROR_INVALID_HANDLE);
@@ -357,13 +376,14 @@ static HGLOBAL mem_handle(enum api api, LPCVOID p)
 	HGLOBAL h = NULL;
 	enum kind kind;
 
-	pthread_mutex_lock(&table.lock);
+	if (!table_lock())
+		return NULL;
 	kind = classify(p, &e);
 	if (kind == K_MOVEABLE)
 		h = handle_of(e);
 	else if (kind == K_FIXED)
 		h = (HGLOBAL)p;
-	pthread_mutex_unlock(&table.lock);
+	table_unlock();
 	if (kind == K_BAD_HANDLE || kind == K_BAD_PTR)
 		winvm_fail(kind == K_BAD_PTR && api == LOCAL ?
 			   ERROR_NOACCESS : ERROR_INVALID_HANDLE);
@@ -493,7 +513,8 @@ static HGLOBAL mem_realloc(enum api api, HGLOBAL h, SIZE_T size, UINT flags)
 	HGLOBAL ret = NULL;
 	DWORD err = 0;
 
-	pthread_mutex_lock(&table.lock);
+	if (!table_lock())
+		return NULL;
 	switch (classify(h, &e)) {
 	case K_BAD_HANDLE:
 		err = ERROR_INVALID_HANDLE;
@@ -508,7 +529,7 @@ static HGLOBAL mem_realloc(enum api api, HGLOBAL h, SIZE_T size, UINT flags)
 		ret = realloc_moveable(api, e, size, flags, &err);
 		break;
 	}
-	pthread_mutex_unlock(&table.lock);
+	table_unlock();
 	if (err)
 		winvm_fail(err);
 	return ret;
@@ -577,7 +598,6 @@ HLOCAL WINAPI LocalHandle(LPCVOID pMem)
 /* A forked child has no winvm memory, so no table: start again. */
 static void global_atfork_child(void)
 {
-	pthread_mutex_init(&table.lock, NULL);
 	table.base = NULL;
 	table.committed = 0;
 	table.used = 0;

@@ -87,8 +87,10 @@
  * HEAP_NO_SERIALIZE, and other HeapLock callers; front-end allocations are
  * not blocked, a class getting its first run when it is turned on (case
  * 97). A heap created with HEAP_NO_SERIALIZE takes no lock at all, HeapLock
- * included. Lock order: the heap registry, then a heap lock, then the
- * metadata lock; a class lock is never held while taking any other.
+ * included. The process heap's lock also guards global.c's handle table.
+ * Lock order: a heap lock, then the registry lock (calls made under
+ * HeapLock look their heap up) or the metadata lock; a class lock is never
+ * held while taking any other.
  *
  * Pointer validation. A segment map, a two-level table indexed by 64 KiB
  * granule, says for every granule of every heap whether it is back-end
@@ -3484,6 +3486,21 @@ __typeof__(HeapFree) winvm_heap_free
 	__attribute__((alias("HeapFree"), visibility("hidden")));
 __typeof__(GetProcessHeap) winvm_process_heap
 	__attribute__((alias("GetProcessHeap"), visibility("hidden")));
+
+bool winvm_process_heap_lock(void)
+{
+	struct heap *heap = GetProcessHeap();
+
+	if (!heap)
+		return false;
+	pthread_mutex_lock(&heap->lock);
+	return true;
+}
+
+void winvm_process_heap_unlock(void)
+{
+	pthread_mutex_unlock(&process_heap->lock);
+}
 
 void *winvm_heap_alloc_user(HANDLE hHeap, DWORD flags, SIZE_T size,
 			    void *value)

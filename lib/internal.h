@@ -53,6 +53,14 @@ static inline DWORD winvm_mem_heap_flags(UINT flags)
 	return flags & GMEM_ZEROINIT ? HEAP_ZERO_MEMORY : 0;
 }
 
+/*
+ * The process heap's lock, which also guards global.c's handle table, as
+ * Windows serialises those calls on the heap: false, with nothing set, if
+ * there is no process heap and none can be made.
+ */
+bool winvm_process_heap_lock(void);
+void winvm_process_heap_unlock(void);
+
 HGLOBAL winvm_mem_alloc(bool local, UINT flags, SIZE_T size);
 HGLOBAL winvm_mem_free(HGLOBAL h);
 

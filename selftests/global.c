@@ -5,8 +5,10 @@
  * (numbers refer to the cases of shared/spec/win32-memory.md, 1.11).
  */
 #define _GNU_SOURCE
+#include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <windows.h>
@@ -156,6 +158,97 @@ TEST_F(global, walk_moveable)
 		EXPECT_EQ(NO_ERROR, GetLastError());
 		EXPECT_EQ(NULL, GlobalFree(h[i]));
 	}
+}
+
+/*
+ * Moveable blocks' calls serialise on the process heap's lock, as on
+ * Windows: the thread holding HeapLock(GetProcessHeap()) makes them while
+ * another thread's GlobalAlloc(GMEM_MOVEABLE) waits for its HeapUnlock. A
+ * handle-table lock of its own, which the waiting thread held while it
+ * waited for the heap, deadlocked the holder's first call.
+ */
+struct lock_holder {
+	HGLOBAL h;		/* in: a moveable block of 12 bytes */
+	HGLOBAL other;		/* the waiting thread's block */
+	int other_done;
+	bool waited;		/* the other thread was still waiting */
+	SIZE_T size;
+	char *p;
+	char *data;		/* the handle's first word, when locked */
+	BOOL unlocked;
+	HGLOBAL grown;
+	UINT flags;
+	int done;
+};
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { .tv_sec = ms / 1000,
+			       .tv_nsec = (ms % 1000) * 1000000 };
+
+	nanosleep(&ts, NULL);
+}
+
+static void *moveable_alloc(void *arg)
+{
+	struct lock_holder *l = arg;
+
+	l->other = GlobalAlloc(GMEM_MOVEABLE, 100);
+	__atomic_store_n(&l->other_done, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+static void *lock_holder(void *arg)
+{
+	struct lock_holder *l = arg;
+	pthread_t t;
+	bool started;
+
+	if (!HeapLock(GetProcessHeap()))
+		return NULL;
+	started = !pthread_create(&t, NULL, moveable_alloc, l);
+	sleep_ms(300);
+	l->waited = started &&
+		    !__atomic_load_n(&l->other_done, __ATOMIC_ACQUIRE);
+	l->size = GlobalSize(l->h);
+	l->p = GlobalLock(l->h);
+	l->data = *(char **)l->h;
+	l->unlocked = GlobalUnlock(l->h);
+	l->grown = GlobalReAlloc(l->h, 5000, GMEM_MOVEABLE);
+	l->flags = GlobalFlags(l->h);
+	HeapUnlock(GetProcessHeap());
+	if (started)
+		pthread_join(t, NULL);
+	__atomic_store_n(&l->done, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+TEST_F_TIMEOUT(global, heap_lock_serialises, 60)
+{
+	struct lock_holder l = { .h = GlobalAlloc(GMEM_MOVEABLE, 12) };
+	pthread_t t;
+	int waited;
+
+	ASSERT_NE(NULL, l.h);
+	ASSERT_EQ(0, pthread_create(&t, NULL, lock_holder, &l));
+	for (waited = 0; waited < 20000 &&
+	     !__atomic_load_n(&l.done, __ATOMIC_ACQUIRE); waited += 10)
+		sleep_ms(10);
+	/* Deadlocked threads stay behind; the test's process ends them. */
+	ASSERT_EQ(1, __atomic_load_n(&l.done, __ATOMIC_ACQUIRE));
+	pthread_join(t, NULL);
+	EXPECT_TRUE(l.waited);
+	EXPECT_EQ(12, l.size);
+	EXPECT_NE(NULL, l.p);
+	EXPECT_EQ(l.data, l.p);
+	EXPECT_FALSE(l.unlocked);
+	EXPECT_EQ(l.h, l.grown);
+	EXPECT_EQ(0, l.flags);
+	EXPECT_EQ(5000, GlobalSize(l.h));
+	ASSERT_NE(NULL, l.other);
+	EXPECT_EQ(100, GlobalSize(l.other));
+	EXPECT_EQ(NULL, GlobalFree(l.other));
+	EXPECT_EQ(NULL, GlobalFree(l.h));
 }
 
 /*
