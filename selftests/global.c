@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -888,6 +889,7 @@ static uint64_t meminfo(const char *name)
  */
 TEST_F(global, memory_status)
 {
+	struct rlimit rl, limited;
 	MEMORYSTATUSEX ex;
 	MEMORYSTATUS ms;
 	ULONGLONG kb;
@@ -898,7 +900,9 @@ TEST_F(global, memory_status)
 	EXPECT_FALSE(GlobalMemoryStatusEx(&ex));
 	EXPECT_EQ(ERROR_INVALID_PARAMETER, GetLastError());
 	ex.dwLength = sizeof(ex) + 1;
+	SetLastError(UNTOUCHED);
 	EXPECT_FALSE(GlobalMemoryStatusEx(&ex));
+	EXPECT_EQ(ERROR_INVALID_PARAMETER, GetLastError());
 	memset(&ms, 0xcc, sizeof(ms));
 	ms.dwLength = 0;
 	SetLastError(UNTOUCHED);
@@ -931,6 +935,18 @@ TEST_F(global, memory_status)
 	EXPECT_EQ(ex.ullTotalPhys, ms.dwTotalPhys);
 	EXPECT_EQ(ex.ullTotalPageFile, ms.dwTotalPageFile);
 	EXPECT_EQ(ex.ullTotalVirtual, ms.dwTotalVirtual);
+
+	/* A lower RLIMIT_AS is what the process can have. */
+	ASSERT_EQ(0, getrlimit(RLIMIT_AS, &rl));
+	limited = rl;
+	limited.rlim_cur = 1ULL << 40;
+	if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < limited.rlim_cur)
+		limited.rlim_cur = rl.rlim_max;
+	ASSERT_EQ(0, setrlimit(RLIMIT_AS, &limited));
+	EXPECT_TRUE(GlobalMemoryStatusEx(&ex));
+	EXPECT_EQ(limited.rlim_cur, ex.ullTotalVirtual);
+	EXPECT_LT(ex.ullAvailVirtual, ex.ullTotalVirtual);
+	ASSERT_EQ(0, setrlimit(RLIMIT_AS, &rl));
 
 	SetLastError(UNTOUCHED);
 	EXPECT_FALSE(GetPhysicallyInstalledSystemMemory(NULL));
