@@ -318,6 +318,8 @@ struct heap {
 	uint64_t epoch;			/* heap operations, the purge clock */
 	bool compat_lfh;		/* HeapCompatibilityInformation set to 2 */
 	bool process;
+	bool dead;			/* destroyed while referenced (registry lock) */
+	uint32_t refs;			/* optimize()'s references (registry lock) */
 	uint8_t counts[NCLASS];		/* allocations per class, to LFH_THRESHOLD */
 	struct large *large, *large_tail;
 	uint64_t bitmap[NBITMAP];
@@ -3235,6 +3237,8 @@ static BOOL set_compat(HANDLE h, const void *info, SIZE_T len)
 	}
 }
 
+static void heap_retire(struct heap *heap);
+
 /* HeapOptimizeResources: compact one heap, or all of them. */
 static BOOL optimize(HANDLE h, const void *info, SIZE_T len)
 {
@@ -3254,17 +3258,33 @@ static BOOL optimize(HANDLE h, const void *info, SIZE_T len)
 		heap_compact(heap, heap->flags);
 		return TRUE;
 	}
-	/* Not under the registry lock: compacting takes heap locks. */
+	/*
+	 * Every serialised heap, each held by a reference, so that a thread
+	 * destroying one meanwhile leaves its release to us; compacted out of
+	 * the registry lock, which calls made under HeapLock take after their
+	 * heap's lock. A HEAP_NO_SERIALIZE heap is its thread's own: only a
+	 * call that names it compacts it.
+	 */
 	n = GetProcessHeaps(0, NULL);
 	list = calloc(n ? n : 1, sizeof(*list));
 	if (!list)
 		return winvm_fail(ERROR_NOT_ENOUGH_MEMORY);
-	n = GetProcessHeaps(n, (PHANDLE)list) <= n ? n : 0;
-	for (i = 0; i < n; i++) {
-		heap = heap_find(list[i]);
-		if (heap)
-			heap_compact(heap, heap->flags);
+	pthread_mutex_lock(&registry_lock);
+	for (heap = registry, i = 0; heap && i < n; heap = heap->next_heap) {
+		if (heap->flags & HEAP_NO_SERIALIZE)
+			continue;
+		heap->refs++;
+		list[i++] = heap;
 	}
+	pthread_mutex_unlock(&registry_lock);
+	n = i;
+	for (i = 0; i < n; i++)
+		heap_compact(list[i], list[i]->flags);
+	pthread_mutex_lock(&registry_lock);
+	for (i = 0; i < n; i++)
+		if (!--list[i]->refs && list[i]->dead)
+			heap_retire(list[i]);
+	pthread_mutex_unlock(&registry_lock);
 	free(list);
 	return TRUE;
 }
@@ -3410,9 +3430,19 @@ static void heap_release(struct heap *heap)
 	vm_free(heap, 0, MEM_RELEASE);
 }
 
+/*
+ * Release a heap no longer in the registry, and its tag. Under the registry
+ * lock: no thread is draining caches into it.
+ */
+static void heap_retire(struct heap *heap)
+{
+	tag_put(heap->tag);
+	heap_release(heap);
+}
+
 BOOL WINAPI HeapDestroy(HANDLE hHeap)
 {
-	struct heap **pos;
+	struct heap **pos, *heap;
 
 	pthread_mutex_lock(&registry_lock);
 	for (pos = &registry; *pos && *pos != hHeap; pos = &(*pos)->next_heap)
@@ -3421,10 +3451,12 @@ BOOL WINAPI HeapDestroy(HANDLE hHeap)
 		pthread_mutex_unlock(&registry_lock);
 		return winvm_fail(ERROR_INVALID_HANDLE);
 	}
-	*pos = (*pos)->next_heap;
-	tag_put(((struct heap *)hHeap)->tag);
-	/* Under the registry lock: no thread is draining caches into it. */
-	heap_release(hHeap);
+	heap = *pos;
+	*pos = heap->next_heap;
+	if (heap->refs)
+		heap->dead = true;	/* optimize() is compacting it */
+	else
+		heap_retire(heap);
 	pthread_mutex_unlock(&registry_lock);
 	return TRUE;
 }

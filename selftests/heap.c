@@ -2097,6 +2097,84 @@ TEST_F(heap, validate_while_threads_churn)
 	EXPECT_TRUE(HeapValidate(self->heap, 0, NULL));
 }
 
+/*
+ * HeapSetInformation(NULL, HeapOptimizeResources) compacts every heap while
+ * other threads create, use and destroy theirs, a HEAP_NO_SERIALIZE one
+ * included (its thread's own: optimizing all heaps must not compact it
+ * behind that thread's back). It used to compact a heap that a HeapDestroy
+ * was releasing, and crashed within a few hundred rounds.
+ */
+struct heap_cycler {
+	unsigned int rounds;
+	int stop;
+	int bad;
+};
+
+static void *cycle_heaps(void *arg)
+{
+	struct heap_cycler *c = arg;
+	HANDLE own = HeapCreate(HEAP_NO_SERIALIZE, 0, 0);
+	void *p[40], *q;
+	unsigned int i;
+	HANDLE h;
+
+	if (!own) {
+		c->bad++;
+		return NULL;
+	}
+	while (!__atomic_load_n(&c->stop, __ATOMIC_RELAXED)) {
+		h = HeapCreate(0, 0, 0);
+		if (!h) {
+			c->bad++;
+			break;
+		}
+		/* Past LFH_THRESHOLD: runs, depots and a thread cache. */
+		for (i = 0; i < 40; i++) {
+			p[i] = HeapAlloc(h, 0, i < 30 ? 48 : 70000);
+			if (!p[i])
+				c->bad++;
+		}
+		for (i = 0; i < 40; i += 2)
+			if (!HeapFree(h, 0, p[i]))
+				c->bad++;
+		q = HeapAlloc(own, 0, 100 + c->rounds % 5000);
+		if (!q || !HeapFree(own, 0, q))
+			c->bad++;
+		if (!HeapDestroy(h))
+			c->bad++;
+		c->rounds++;
+	}
+	if (!HeapValidate(own, 0, NULL) || !HeapDestroy(own))
+		c->bad++;
+	return NULL;
+}
+
+TEST_F_TIMEOUT(heap, optimize_while_destroying, 120)
+{
+	HEAP_OPTIMIZE_RESOURCES_INFORMATION opt = {
+		.Version = HEAP_OPTIMIZE_RESOURCES_CURRENT_VERSION,
+	};
+	struct heap_cycler c[2] = { { 0 } };
+	unsigned int i, failed = 0, optimized;
+	pthread_t t[2];
+
+	for (i = 0; i < 2; i++)
+		ASSERT_EQ(0, pthread_create(&t[i], NULL, cycle_heaps, &c[i]));
+	for (optimized = 0; optimized < 2000 ||
+	     c[0].rounds + c[1].rounds < 500; optimized++)
+		if (!HeapSetInformation(NULL, HeapOptimizeResources, &opt,
+					sizeof(opt)))
+			failed++;
+	for (i = 0; i < 2; i++) {
+		__atomic_store_n(&c[i].stop, 1, __ATOMIC_RELAXED);
+		ASSERT_EQ(0, pthread_join(t[i], NULL));
+		EXPECT_EQ(0, c[i].bad) TH_LOG("thread %u", i);
+	}
+	EXPECT_EQ(0, failed);
+	EXPECT_TRUE(HeapValidate(GetProcessHeap(), 0, NULL));
+	EXPECT_TRUE(HeapValidate(self->heap, 0, NULL));
+}
+
 /* Blocks allocated in one thread, freed in another. */
 #define RING	256
 
