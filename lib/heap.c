@@ -2416,7 +2416,9 @@ BOOL WINAPI HeapFree(HANDLE hHeap, DWORD dwFlags, LPVOID lpMem)
 	if (!lpMem)
 		return TRUE;
 	e = map_lookup(lpMem);
-	if (likely((e & MAP_TAG) == MAP_RUN) && lfh_free(hHeap, lpMem, e))
+	/* A NULL heap fails in free_slow(), as in the other calls. */
+	if (likely((e & MAP_TAG) == MAP_RUN && hHeap) &&
+	    lfh_free(hHeap, lpMem, e))
 		return TRUE;
 	return free_slow(hHeap, dwFlags, lpMem);
 }

@@ -213,6 +213,43 @@ TEST_F(heap, free_null)
 	EXPECT_EQ(UNTOUCHED, GetLastError());
 }
 
+/*
+ * A NULL heap handle with a block, whichever part of the heap holds it:
+ * ERROR_INVALID_HANDLE, and the block stays as it was [impl].
+ */
+TEST_F(heap, null_heap_handle)
+{
+	static const SIZE_T sizes[] = { 24, 5000, 70000, 2 << 20 };
+	void *warm[0x12];
+	unsigned int i, j;
+	char *p;
+
+	for (i = 0; i < ARRAY_SIZE(sizes); i++) {
+		/* The front end serves a size from its 0x12th block on. */
+		for (j = 0; j < ARRAY_SIZE(warm); j++)
+			warm[j] = HeapAlloc(self->heap, 0, sizes[i]);
+		p = HeapAlloc(self->heap, 0, sizes[i]);
+		ASSERT_NE(NULL, p);
+		memset(p, 0x5a, sizes[i]);
+		SetLastError(UNTOUCHED);
+		EXPECT_FALSE(HeapFree(NULL, 0, p));
+		EXPECT_EQ(ERROR_INVALID_HANDLE, GetLastError());
+		SetLastError(UNTOUCHED);
+		EXPECT_EQ(~(SIZE_T)0, HeapSize(NULL, 0, p));
+		EXPECT_EQ(ERROR_INVALID_HANDLE, GetLastError());
+		SetLastError(UNTOUCHED);
+		EXPECT_EQ(NULL, HeapReAlloc(NULL, 0, p, sizes[i] + 1));
+		EXPECT_EQ(ERROR_INVALID_HANDLE, GetLastError());
+		EXPECT_EQ(sizes[i], HeapSize(self->heap, 0, p));
+		EXPECT_EQ(0x5a, p[0]);
+		EXPECT_EQ(0x5a, p[sizes[i] - 1]);
+		EXPECT_TRUE(HeapFree(self->heap, 0, p));
+		for (j = 0; j < ARRAY_SIZE(warm); j++)
+			EXPECT_TRUE(HeapFree(self->heap, 0, warm[j]));
+	}
+	EXPECT_TRUE(HeapValidate(self->heap, 0, NULL));
+}
+
 /* 85: HeapReAlloc(NULL) fails and sets NO_ERROR, as Windows does. */
 TEST_F(heap, realloc_null)
 {
