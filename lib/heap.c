@@ -697,6 +697,30 @@ static struct fblk *make_free(struct heap *heap, struct blk *b, size_t units)
 }
 
 /*
+ * make_free() for a new segment's free space, which can be more than a
+ * block holds (HeapCreate with more than 64 GiB committed; growth adds at
+ * most 1 MiB at a time): blocks of at most MAX_UNITS, each marked busy
+ * before the one in front of it is freed, so that no merge reads a header
+ * not yet written.
+ */
+static void make_free_span(struct heap *heap, struct blk *b, size_t units)
+{
+	struct blk *next;
+	size_t n;
+
+	while (units > MAX_UNITS) {
+		n = units - MAX_UNITS < MIN_BLOCK / UNIT ?
+		    MAX_UNITS - MIN_BLOCK / UNIT : MAX_UNITS;
+		next = (struct blk *)((char *)b + n * UNIT);
+		blk_set(next, 0, n, 0, BLK_BUSY);
+		make_free(heap, b, n);
+		b = next;
+		units -= n;
+	}
+	make_free(heap, b, units);
+}
+
+/*
  * Cut @b, a block out of the bins, down to @units: the rest, if it can be a
  * block, becomes free. Returns the units @b keeps.
  */
@@ -765,7 +789,7 @@ static void seg_format(struct heap *heap, struct seg *seg)
 
 	blk_set(seg_end(seg), 1, 0, 0, BLK_BUSY | BLK_END);
 	first->prev = 0;
-	make_free(heap, first, units);
+	make_free_span(heap, first, units);
 }
 
 /*
