@@ -396,7 +396,10 @@ TEST_F(global, flags)
 	for (i = 0; i < sizeof(global_mixes) / sizeof(global_mixes[0]); i++) {
 		h = GlobalAlloc(global_mixes[i], 4);
 		ASSERT_NE(NULL, h);
-		EXPECT_EQ(0, GlobalFlags(h) & ~(GMEM_DDESHARE | GMEM_DISCARDABLE))
+		/* Only those two bits, and exactly the ones asked for. */
+		EXPECT_EQ(global_mixes[i] & GMEM_MOVEABLE ?
+			  global_mixes[i] & (GMEM_DDESHARE | GMEM_DISCARDABLE) :
+			  0, GlobalFlags(h))
 			TH_LOG("flags %#x", global_mixes[i]);
 		EXPECT_EQ(NULL, GlobalFree(h));
 	}
@@ -408,7 +411,8 @@ TEST_F(global, flags)
 	for (i = 0; i < sizeof(local_mixes) / sizeof(local_mixes[0]); i++) {
 		h = LocalAlloc(local_mixes[i], 4);
 		ASSERT_NE(NULL, h);
-		EXPECT_EQ(0, LocalFlags(h) & ~LMEM_DISCARDABLE)
+		EXPECT_EQ(local_mixes[i] & LMEM_MOVEABLE ?
+			  local_mixes[i] & LMEM_DISCARDABLE : 0, LocalFlags(h))
 			TH_LOG("flags %#x", local_mixes[i]);
 		EXPECT_EQ(NULL, LocalFree(h));
 	}
@@ -801,8 +805,13 @@ TEST_F(global, discard)
 
 	h = LocalAlloc(LMEM_MOVEABLE, 100);
 	ASSERT_NE(NULL, h);
+	ASSERT_NE(NULL, LocalLock(h));
+	EXPECT_EQ(NULL, LocalDiscard(h));
+	EXPECT_EQ(100, LocalSize(h));
+	EXPECT_FALSE(LocalUnlock(h));
 	EXPECT_EQ(h, LocalDiscard(h));
 	EXPECT_EQ(0, LocalSize(h));
+	EXPECT_EQ(LMEM_DISCARDED, LocalFlags(h));
 	EXPECT_EQ(NULL, LocalFree(h));
 
 	p = LocalAlloc(LMEM_FIXED, 100);
