@@ -490,8 +490,12 @@ BOOL WINAPI VirtualUnlock(LPVOID lpAddress, SIZE_T dwSize)
 BOOL WINAPI VirtualProtectEx(HANDLE hProcess, LPVOID lpAddress, SIZE_T dwSize,
 			     DWORD flNewProtect, PDWORD lpflOldProtect)
 {
-	if (!is_current_process(hProcess))
+	if (!is_current_process(hProcess)) {
+		/* Any failure reports PAGE_NOACCESS (case 32). */
+		if (lpflOldProtect)
+			*lpflOldProtect = PAGE_NOACCESS;
 		return fail(ERROR_INVALID_HANDLE);
+	}
 	return VirtualProtect(lpAddress, dwSize, flNewProtect, lpflOldProtect);
 }
 

@@ -273,10 +273,14 @@ TEST_F(win32, commit_without_reserve)
 	EXPECT_TRUE(VirtualFree(a, 0, MEM_RELEASE));
 }
 
-/* 18: the Ex variants take only the current process. */
+/*
+ * 18: the Ex variants take only the current process; 31, 32: a failed
+ * VirtualProtectEx reports PAGE_NOACCESS as the old protection.
+ */
 TEST_F(win32, ex_variants_handles)
 {
 	MEMORY_BASIC_INFORMATION mbi;
+	DWORD old;
 	char *a;
 
 	SetLastError(UNTOUCHED);
@@ -290,6 +294,14 @@ TEST_F(win32, ex_variants_handles)
 	EXPECT_EQ(ERROR_INVALID_HANDLE, GetLastError());
 	EXPECT_EQ(sizeof(mbi), VirtualQueryEx(GetCurrentProcess(), a, &mbi,
 					      sizeof(mbi)));
+	old = UNTOUCHED;
+	SetLastError(UNTOUCHED);
+	EXPECT_FALSE(VirtualProtectEx(NULL, a, 0x1000, PAGE_READONLY, &old));
+	EXPECT_EQ(ERROR_INVALID_HANDLE, GetLastError());
+	EXPECT_EQ(PAGE_NOACCESS, old);
+	EXPECT_TRUE(VirtualProtectEx(GetCurrentProcess(), a, 0x1000,
+				     PAGE_READONLY, &old));
+	EXPECT_EQ(PAGE_EXECUTE_READWRITE, old);
 	EXPECT_FALSE(VirtualFreeEx(NULL, a, 0, MEM_RELEASE));
 	EXPECT_EQ(ERROR_INVALID_HANDLE, GetLastError());
 	EXPECT_TRUE(VirtualFreeEx(GetCurrentProcess(), a, 0, MEM_RELEASE));
