@@ -385,16 +385,22 @@ static LONG dispatch(EXCEPTION_POINTERS *ptrs)
 	return ret;
 }
 
-/* Run the program's own handler for @sig; false if it has none. */
-static bool chain(int sig, siginfo_t *si, void *uc)
+/*
+ * Run the program's own handler for @sig; false if it has none. A signal
+ * someone sent (@sent) that the program ignores is done with, as the
+ * kernel would have done; a fault it ignores is not (the kernel makes an
+ * ignored fault fatal).
+ */
+static bool chain(int sig, siginfo_t *si, void *uc, bool sent)
 {
 	struct sigaction app;
 	sigset_t mask, old;
 	int idx = fault_index(sig);
 
 	app_action_get(idx, &app);
-	if (!(app.sa_flags & SA_SIGINFO) &&
-	    (app.sa_handler == SIG_DFL || app.sa_handler == SIG_IGN))
+	if (!(app.sa_flags & SA_SIGINFO) && app.sa_handler == SIG_IGN)
+		return sent;
+	if (!(app.sa_flags & SA_SIGINFO) && app.sa_handler == SIG_DFL)
 		return false;
 
 	if (app.sa_flags & SA_RESETHAND) {
@@ -443,7 +449,7 @@ static void on_fault(int sig, siginfo_t *si, void *ucv)
 
 	carrier = make_record(sig, si, uc, &rec);
 	if (carrier == FOREIGN) {
-		if (!chain(sig, si, ucv))
+		if (!chain(sig, si, ucv, true))
 			die(sig, FOREIGN);
 		goto out;
 	}
@@ -471,7 +477,7 @@ static void on_fault(int sig, siginfo_t *si, void *ucv)
 			ctx.Rip += 2;	/* past the ud2 */
 		context_to_ucontext(&ctx, uc);
 	} else if (ret == EXCEPTION_EXECUTE_HANDLER ||
-		   carrier == RAISED || !chain(sig, si, ucv)) {
+		   carrier == RAISED || !chain(sig, si, ucv, false)) {
 		die(sig, carrier);
 	}
 out:

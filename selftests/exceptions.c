@@ -648,6 +648,43 @@ TEST_F(exc, program_handler_after)
 }
 
 /*
+ * A fault signal someone sends is not an exception: a program that ignores
+ * it goes on, as without libwinvm; one that leaves it to the default action
+ * dies of it.
+ */
+static int sent_signal_status(int sig, void (*action)(int))
+{
+	int status = -1;
+	pid_t pid;
+
+	pid = fork();
+	if (pid == 0) {
+		signal(sig, action);
+		kill(getpid(), sig);
+		_exit(0);
+	}
+	if (pid > 0)
+		waitpid(pid, &status, 0);
+	return status;
+}
+
+TEST_F(exc, sent_signal_ignored)
+{
+	static const int sigs[] = { SIGSEGV, SIGBUS, SIGILL, SIGFPE };
+	unsigned int i;
+	int status;
+
+	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+		status = sent_signal_status(sigs[i], SIG_IGN);
+		EXPECT_TRUE(WIFEXITED(status)) TH_LOG("signal %d", sigs[i]);
+		EXPECT_EQ(0, WEXITSTATUS(status));
+		status = sent_signal_status(sigs[i], SIG_DFL);
+		EXPECT_TRUE(WIFSIGNALED(status)) TH_LOG("signal %d", sigs[i]);
+		EXPECT_EQ(sigs[i], WTERMSIG(status));
+	}
+}
+
+/*
  * A program that installed its handler before libwinvm was loaded keeps
  * getting the faults libwinvm does not handle (helpers/late-load.c).
  */
