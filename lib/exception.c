@@ -110,12 +110,32 @@ static void app_action_get(int idx, struct sigaction *act)
 	} while (__atomic_load_n(&app_seq, __ATOMIC_RELAXED) != seq);
 }
 
+/* Block the fault signals sent to this thread; *old gets the mask before. */
+static void block_faults(sigset_t *old)
+{
+	sigset_t set;
+	size_t i;
+
+	sigemptyset(&set);
+	for (i = 0; i < NR_FAULT_SIGNALS; i++)
+		sigaddset(&set, fault_signals[i]);
+	pthread_sigmask(SIG_BLOCK, &set, old);
+}
+
+/*
+ * app_lock held. A fault signal sent to this thread while the count is odd
+ * would spin in app_action_get() for good: they wait until it is even.
+ */
 static void app_action_set(int idx, const struct sigaction *act)
 {
+	sigset_t old;
+
+	block_faults(&old);
 	__atomic_store_n(&app_seq, app_seq + 1, __ATOMIC_RELAXED);
 	__atomic_thread_fence(__ATOMIC_RELEASE);
 	app_action[idx] = *act;
 	__atomic_store_n(&app_seq, app_seq + 1, __ATOMIC_RELEASE);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
 static void altstack_free(void *mem)
@@ -484,6 +504,34 @@ out:
 	errno = saved_errno;
 }
 
+/*
+ * fork() while another thread holds list_lock or app_lock would leave them
+ * held for good in the child: the forking thread takes both first, with
+ * the fault signals blocked so that none of its own handlers waits on
+ * them, and both sides let go. The mask is the forker's: forks wait on
+ * list_lock one at a time.
+ */
+static sigset_t fork_mask;
+
+static void exceptions_prepare(void)
+{
+	sigset_t old;
+
+	block_faults(&old);
+	pthread_mutex_lock(&list_lock);
+	pthread_mutex_lock(&app_lock);
+	fork_mask = old;
+}
+
+static void exceptions_after_fork(void)
+{
+	sigset_t old = fork_mask;
+
+	pthread_mutex_unlock(&app_lock);
+	pthread_mutex_unlock(&list_lock);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
 __attribute__((constructor)) static void exceptions_init(void)
 {
 	struct sigaction sa = {
@@ -493,6 +541,8 @@ __attribute__((constructor)) static void exceptions_init(void)
 	size_t i;
 
 	pthread_key_create(&altstack_key, altstack_free);
+	pthread_atfork(exceptions_prepare, exceptions_after_fork,
+		       exceptions_after_fork);
 	winvm_thread_setup();
 
 	sigemptyset(&sa.sa_mask);
@@ -515,20 +565,22 @@ __attribute__((constructor)) static void exceptions_init(void)
 __attribute__((visibility("default")))
 int sigaction(int sig, const struct sigaction *act, struct sigaction *oldact)
 {
-	struct sigaction copy;
+	struct sigaction copy, prev;
 	int idx = fault_index(sig);
 
 	if (idx < 0 || !__atomic_load_n(&installed, __ATOMIC_ACQUIRE))
 		return __sigaction(sig, act, oldact);
 
+	/* The program's memory faults here, not with app_lock held. */
 	if (act)
-		copy = *act;	/* fault here, not with app_lock held */
+		copy = *act;
 	pthread_mutex_lock(&app_lock);
-	if (oldact)
-		app_action_get(idx, oldact);
+	app_action_get(idx, &prev);
 	if (act)
 		app_action_set(idx, &copy);
 	pthread_mutex_unlock(&app_lock);
+	if (oldact)
+		*oldact = prev;
 	return 0;
 }
 

@@ -685,6 +685,52 @@ TEST_F(exc, sent_signal_ignored)
 }
 
 /*
+ * fork() while another thread adds and removes vectored handlers and sets
+ * signal actions: the child can do both itself (it used to inherit a lock
+ * the other thread held, and wait on it for good).
+ */
+static void *churn_handlers(void *arg)
+{
+	struct sigaction sa = { .sa_handler = SIG_DFL };
+	int *stop = arg;
+	PVOID h;
+
+	while (!__atomic_load_n(stop, __ATOMIC_RELAXED)) {
+		h = AddVectoredExceptionHandler(1, decline);
+		RemoveVectoredExceptionHandler(h);
+		sigaction(SIGBUS, &sa, NULL);
+	}
+	return NULL;
+}
+
+TEST_F_TIMEOUT(exc, fork_while_handlers_change, 120)
+{
+	int stop = 0, i, status = 0;
+	pthread_t t;
+	pid_t pid;
+
+	ASSERT_EQ(0, pthread_create(&t, NULL, churn_handlers, &stop));
+	for (i = 0; i < 300; i++) {
+		pid = fork();
+		if (pid == 0) {
+			struct sigaction sa = { .sa_handler = SIG_DFL };
+			PVOID h;
+
+			alarm(5);
+			h = AddVectoredExceptionHandler(1, decline);
+			sigaction(SIGBUS, &sa, NULL);
+			_exit(h && RemoveVectoredExceptionHandler(h) ? 0 : 1);
+		}
+		if (pid < 0 || waitpid(pid, &status, 0) != pid ||
+		    !WIFEXITED(status) || WEXITSTATUS(status))
+			break;
+	}
+	__atomic_store_n(&stop, 1, __ATOMIC_RELAXED);
+	pthread_join(t, NULL);
+	EXPECT_EQ(300, i) TH_LOG("fork %d: status %#x", i, status);
+}
+
+/*
  * A program that installed its handler before libwinvm was loaded keeps
  * getting the faults libwinvm does not handle (helpers/late-load.c).
  */
