@@ -449,12 +449,18 @@ static bool chain(int sig, siginfo_t *si, void *uc, bool sent)
 static void die(int sig, enum carrier carrier)
 {
 	struct sigaction dfl = { .sa_handler = SIG_DFL };
+	sigset_t set;
 
 	if (carrier != FAULT)
 		sig = carrier == RAISED ? SIGSEGV : sig;
 	__sigaction(sig, &dfl, NULL);
-	if (carrier != FAULT)
+	if (carrier != FAULT) {
+		/* Blocked, it would only be left pending. */
+		sigemptyset(&set);
+		sigaddset(&set, sig);
+		pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 		raise(sig);
+	}
 }
 
 static void on_fault(int sig, siginfo_t *si, void *ucv)
@@ -693,6 +699,7 @@ void WINAPI RaiseException(DWORD dwExceptionCode, DWORD dwExceptionFlags,
 			   DWORD nNumberOfArguments, const ULONG_PTR *lpArguments)
 {
 	EXCEPTION_RECORD *rec = &raised.rec;
+	sigset_t ill, old;
 
 	winvm_thread_setup();
 	memset(rec, 0, sizeof(*rec));
@@ -705,7 +712,13 @@ void WINAPI RaiseException(DWORD dwExceptionCode, DWORD dwExceptionFlags,
 		memcpy(rec->ExceptionInformation, lpArguments,
 		       nNumberOfArguments * sizeof(ULONG_PTR));
 	}
+	/* A thread that blocks SIGILL would die of the ud2: not for this. */
+	sigemptyset(&ill);
+	sigaddset(&ill, SIGILL);
+	pthread_sigmask(SIG_UNBLOCK, &ill, &old);
 	raised.pending = 1;
 	__asm__ volatile("ud2" ::: "memory");
 	raised.pending = 0;
+	if (sigismember(&old, SIGILL))
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
 }

@@ -570,6 +570,38 @@ TEST_F(exc, raise_noncontinuable)
 	EXPECT_EQ(SIGSEGV, WTERMSIG(status));
 }
 
+/*
+ * RaiseException does not depend on the thread's signal mask: with SIGILL
+ * and SIGSEGV blocked, a handled exception returns, the mask unchanged,
+ * and an unhandled one still ends the process as from SIGSEGV.
+ */
+TEST_F(exc, raise_with_signals_blocked)
+{
+	sigset_t set, now;
+	int status;
+	pid_t pid;
+
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		sigemptyset(&set);
+		sigaddset(&set, SIGILL);
+		sigaddset(&set, SIGSEGV);
+		sigprocmask(SIG_BLOCK, &set, NULL);
+		AddVectoredExceptionHandler(1, count_continue);
+		RaiseException(0xe0000004, 0, 0, NULL);
+		sigprocmask(SIG_BLOCK, NULL, &now);
+		if (ntrace != 1 || trace[0] != 'e' ||
+		    !sigismember(&now, SIGILL) || !sigismember(&now, SIGSEGV))
+			_exit(4);
+		RaiseException(0xe0000005, EXCEPTION_NONCONTINUABLE, 0, NULL);
+		_exit(3);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_TRUE(WIFSIGNALED(status)) TH_LOG("status %#x", status);
+	EXPECT_EQ(SIGSEGV, WTERMSIG(status));
+}
+
 /* Unhandled: the filter runs, then the process dies as from SIGSEGV. */
 static int filter_fd = -1;
 
