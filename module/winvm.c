@@ -512,17 +512,25 @@ static void winvm_zap_sync(struct winvm_ctx *ctx, struct winvm_store *store,
  * backing file. Truncation locks each page and unmaps it again if a racing
  * fault mapped it, so no extra synchronisation is needed. A range with no
  * page in the file has nothing mapped either (a fault that saw the pages
- * committed added its page before the state changed): nothing to do.
+ * committed added its page before the state changed): nothing to do, unless
+ * some of the file's pages are in swap, which filemap_range_has_page() does
+ * not see. (shmem counts a page as swapped before it takes it out of the
+ * page cache, so one of the two tests sees it.)
  */
 static void winvm_discard(struct winvm_ctx *ctx, struct winvm_store *store,
 			  unsigned long start, unsigned long end)
 {
+	struct inode *inode = file_inode(store->backing);
+
 	lockdep_assert_not_held(&ctx->state_lock);
 
-	if (!filemap_range_has_page(store->mapping, start, end - 1))
-		return;
+	if (!filemap_range_has_page(store->mapping, start, end - 1)) {
+		smp_rmb();	/* the page cache, then the swap count */
+		if (!READ_ONCE(SHMEM_I(inode)->swapped))
+			return;
+	}
 	unmap_mapping_range(store->mapping, start, end - start, 1);
-	shmem_truncate_range(file_inode(store->backing), start, end - 1);
+	shmem_truncate_range(inode, start, end - 1);
 }
 
 /* Unpin the locked pages of [start, end) and give back their quota. */
