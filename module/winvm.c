@@ -2200,6 +2200,9 @@ static int winvm_ioctl_reset(struct winvm_ctx *ctx, void __user *argp,
 	ret = winvm_page_range(ctx, args->addr, args->size, &start, &end);
 	if (ret)
 		return ret;
+	/* Fail on an unwritable argument before anything changes. */
+	if (copy_to_user(argp, args, sizeof(*args)))
+		return -EFAULT;
 
 	ret = winvm_lock_ops(ctx);
 	if (ret)
@@ -2337,6 +2340,9 @@ static int winvm_ioctl_free(struct winvm_ctx *ctx, void __user *argp)
 	} else {
 		start = round_down(args.addr, PAGE_SIZE);
 	}
+	/* Fail on an unwritable argument before anything changes. */
+	if (copy_to_user(argp, &args, sizeof(args)))
+		return -EFAULT;
 
 	ret = winvm_lock_ops(ctx);
 	if (ret)
@@ -2421,6 +2427,9 @@ static int winvm_ioctl_protect(struct winvm_ctx *ctx, void __user *argp)
 	ret = winvm_page_range(ctx, args.addr, args.size, &start, &end);
 	if (ret)
 		return ret;
+	/* Fail on an unwritable argument before anything changes. */
+	if (copy_to_user(argp, &args, sizeof(args)))
+		return -EFAULT;
 
 	ret = winvm_lock_ops(ctx);
 	if (ret)
@@ -2468,6 +2477,9 @@ static int winvm_ioctl_lock(struct winvm_ctx *ctx, void __user *argp,
 	ret = winvm_page_range(ctx, args.addr, args.size, &start, &end);
 	if (ret)
 		return ret;
+	/* Fail on an unwritable argument before anything changes. */
+	if (copy_to_user(argp, &args, sizeof(args)))
+		return -EFAULT;
 
 	ret = winvm_lock_ops(ctx);
 	if (ret)

@@ -737,6 +737,75 @@ TEST_F(winvm, bad_alloc_args)
 	EXPECT_EQ(0, wv_release(self->fd, (void *)(uintptr_t)again));
 }
 
+/*
+ * Assert that every call that changes something refuses a read-only
+ * argument before it acts: decommit, release, protect, lock, unlock, reset
+ * and reset-undo each leave the committed page as it was.
+ */
+TEST_F(winvm, readonly_args_change_nothing)
+{
+	struct winvm_protect_args *prot;
+	struct winvm_alloc_args *reset;
+	struct winvm_free_args *free;
+	struct winvm_lock_args *lock;
+	struct winvm_query_args q;
+	char *p, *ro;
+
+	p = wv_reserve(self->fd, GRAN, RW);
+	ASSERT_NE(NULL, p);
+	ASSERT_EQ(0, wv_commit(self->fd, p, PAGE, RW));
+	p[0] = 0x5a;
+	ro = mmap(NULL, 5 * PAGE, PROT_READ | PROT_WRITE,
+		  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, ro);
+	free = (void *)ro;
+	*free = (struct winvm_free_args){ .addr = (uintptr_t)p,
+					  .size = PAGE,
+					  .flags = WINVM_FREE_DECOMMIT };
+	prot = (void *)(ro + PAGE);
+	*prot = (struct winvm_protect_args){ .addr = (uintptr_t)p,
+					     .size = PAGE,
+					     .prot = WINVM_PROT_READ };
+	lock = (void *)(ro + 2 * PAGE);
+	*lock = (struct winvm_lock_args){ .addr = (uintptr_t)p, .size = PAGE };
+	reset = (void *)(ro + 3 * PAGE);
+	*reset = (struct winvm_alloc_args){ .addr = (uintptr_t)p,
+					    .size = PAGE,
+					    .flags = WINVM_ALLOC_RESET };
+	ASSERT_EQ(0, mprotect(ro, 5 * PAGE, PROT_READ));
+
+	EXPECT_EQ(-EFAULT, wv_ioctl(self->fd, WINVM_IOC_FREE, free));
+	EXPECT_EQ(-EFAULT, wv_ioctl(self->fd, WINVM_IOC_PROTECT, prot));
+	EXPECT_EQ(-EFAULT, wv_ioctl(self->fd, WINVM_IOC_LOCK, lock));
+	EXPECT_EQ(-EFAULT, wv_ioctl(self->fd, WINVM_IOC_ALLOC, reset));
+	ASSERT_EQ(0, wv_query(self->fd, p, &q));
+	EXPECT_EQ(WINVM_STATE_COMMIT, q.out_state);
+	EXPECT_EQ(RW, q.out_prot);
+	EXPECT_EQ(0x5a, p[0]);
+	/* Not locked: unlocking it is refused for that, not for the argument. */
+	ASSERT_EQ(0, mprotect(ro + 2 * PAGE, PAGE, PROT_READ | PROT_WRITE));
+	EXPECT_NE(0, wv_ioctl(self->fd, WINVM_IOC_UNLOCK, lock));
+	ASSERT_EQ(0, wv_ioctl(self->fd, WINVM_IOC_LOCK, lock));
+	ASSERT_EQ(0, mprotect(ro + 2 * PAGE, PAGE, PROT_READ));
+	EXPECT_EQ(-EFAULT, wv_ioctl(self->fd, WINVM_IOC_UNLOCK, lock));
+	ASSERT_EQ(0, mprotect(ro + 2 * PAGE, PAGE, PROT_READ | PROT_WRITE));
+	EXPECT_EQ(0, wv_ioctl(self->fd, WINVM_IOC_UNLOCK, lock));
+
+	/* Reset-undo and release, refused the same way. */
+	ASSERT_EQ(0, mprotect(ro, 5 * PAGE, PROT_READ | PROT_WRITE));
+	reset->flags = WINVM_ALLOC_RESET_UNDO;
+	free->flags = WINVM_FREE_RELEASE;
+	free->size = 0;
+	ASSERT_EQ(0, mprotect(ro, 5 * PAGE, PROT_READ));
+	EXPECT_EQ(-EFAULT, wv_ioctl(self->fd, WINVM_IOC_ALLOC, reset));
+	EXPECT_EQ(-EFAULT, wv_ioctl(self->fd, WINVM_IOC_FREE, free));
+	ASSERT_EQ(0, wv_query(self->fd, p, &q));
+	EXPECT_EQ(WINVM_STATE_COMMIT, q.out_state);
+	EXPECT_EQ(0x5a, p[0]);
+	munmap(ro, 5 * PAGE);
+	EXPECT_EQ(0, wv_release(self->fd, p));
+}
+
 /* Assert that bad free and query arguments get EINVAL. */
 TEST_F(winvm, bad_free_query_args)
 {

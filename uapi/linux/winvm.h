@@ -6,6 +6,10 @@
  * The kernel side speaks errno and the WINVM_* flags below; the mapping to
  * Win32 names (PAGE_*, MEM_*, ERROR_*) lives in user space (libwinvm).
  *
+ * Every ioctl reads its argument and, for those that change anything,
+ * writes it back unchanged before it acts: an argument it cannot read or
+ * write fails the call with EFAULT and changes nothing.
+ *
  * ioctl block: type 'W', numbers 0x80-0x9f (unlisted in
  * Documentation/userspace-api/ioctl/ioctl-number.rst as of 6.1).
  */
