@@ -206,6 +206,9 @@ struct winvm_store {
  * @internal_exec: whether the VMA being mapped by @internal is executable.
  * @lost: a winvm VMA vanished behind the context's back; the next ioctl
  *	rebuilds the arenas from the VMAs.
+ * @exec_changing: a commit is making pages executable: their VMA is
+ *	executable before their state is, and a fault on one of them then
+ *	waits rather than fails; written under @ops_lock.
  * @locked: pinned struct page of each locked page, by index; under @ops_lock.
  * @resets: ranges reset and not undone since; @ops_lock is its lock.
  */
@@ -230,6 +233,7 @@ struct winvm_ctx {
 	struct task_struct *internal;
 	bool internal_exec;
 	bool lost;
+	bool exec_changing;
 
 	struct xarray locked;
 	struct maple_tree resets;
@@ -1006,13 +1010,16 @@ static int winvm_commit(struct winvm_ctx *ctx, struct winvm_alloc *alloc,
 			goto err_uncharge;
 	}
 
+	/* Faults between the VMA change and the state change wait. */
+	WRITE_ONCE(ctx->exec_changing, prot & WINVM_PROT_EXEC);
 	ret = winvm_set_exec(ctx, start, end, prot & WINVM_PROT_EXEC);
 	if (ret)
-		goto err_unpopulate;
+		goto err_exec;
 
 	down_write(&ctx->state_lock);
 	ret = winvm_pages_set(ctx, alloc, start, end, winvm_page_entry(prot),
 			      GFP_KERNEL);
+	WRITE_ONCE(ctx->exec_changing, false);
 	up_write(&ctx->state_lock);
 	if (ret)
 		goto err_unpopulate;
@@ -1021,6 +1028,8 @@ static int winvm_commit(struct winvm_ctx *ctx, struct winvm_alloc *alloc,
 		winvm_zap_sync(ctx, winvm_store(ctx, alloc->large), start, end);
 	return 0;
 
+err_exec:
+	WRITE_ONCE(ctx->exec_changing, false);
 err_unpopulate:
 	if (alloc->large)
 		winvm_large_unpopulate(ctx, start, end);
@@ -1734,11 +1743,13 @@ enum winvm_verdict {
 	WINVM_MAP,
 	WINVM_DENY,
 	WINVM_GUARD,
+	WINVM_WAIT,
 };
 
 static enum winvm_verdict winvm_access(struct vm_area_struct *vma,
 				       void *entry, unsigned int fault_flags)
 {
+	struct winvm_ctx *ctx = vma->vm_file->private_data;
 	u32 prot = winvm_entry_prot(entry);
 	bool ok;
 
@@ -1747,8 +1758,13 @@ static enum winvm_verdict winvm_access(struct vm_area_struct *vma,
 	/* Only the program's own accesses trip a guard page. */
 	if (prot & WINVM_PROT_GUARD)
 		return fault_flags & FAULT_FLAG_USER ? WINVM_GUARD : WINVM_DENY;
+	/*
+	 * Not yet executable in an executable VMA: never mapped there, but
+	 * while a commit is making it executable (the VMA changes first)
+	 * the access is retried until the state catches up.
+	 */
 	if ((vma->vm_flags & VM_EXEC) && !(prot & WINVM_PROT_EXEC))
-		return WINVM_DENY;
+		return READ_ONCE(ctx->exec_changing) ? WINVM_WAIT : WINVM_DENY;
 	if (fault_flags & FAULT_FLAG_WRITE)
 		ok = prot & WINVM_PROT_WRITE;
 	else if (fault_flags & FAULT_FLAG_INSTRUCTION)
@@ -1869,6 +1885,9 @@ static vm_fault_t winvm_fault(struct vm_fault *vmf)
 			up_read(&ctx->state_lock);
 			return VM_FAULT_NOPAGE;
 		}
+	} else if (verdict == WINVM_WAIT) {
+		up_read(&ctx->state_lock);
+		return VM_FAULT_NOPAGE;
 	} else if (verdict != WINVM_MAP) {
 		up_read(&ctx->state_lock);
 		return VM_FAULT_SIGSEGV;
@@ -1921,7 +1940,7 @@ static vm_fault_t winvm_page_mkwrite(struct vm_fault *vmf)
 	verdict = winvm_access(vma, entry, vmf->flags | FAULT_FLAG_USER);
 	if (verdict == WINVM_MAP)
 		ret = winvm_lock_page(vma->vm_file->f_mapping, vmf->page);
-	else if (verdict == WINVM_GUARD)
+	else if (verdict == WINVM_GUARD || verdict == WINVM_WAIT)
 		ret = VM_FAULT_NOPAGE;
 	else
 		ret = VM_FAULT_SIGSEGV;

@@ -331,6 +331,59 @@ TEST_F(winvm, exec_toggle_no_vma_growth)
 	EXPECT_EQ(0, wv_release(self->fd, p));
 }
 
+/*
+ * Assert that making pages executable never takes access away meanwhile:
+ * while one thread flips a range between RW and RWX, another reads and
+ * writes it without a fault. (The VMA becomes executable before the pages
+ * are: a fault in between used to get SIGSEGV.)
+ */
+struct flipper {
+	int fd;
+	char *p;
+	int stop;
+	int failed;
+	int flips;
+};
+
+/*
+ * The window is short: 40000 flips (10 s at most) saw 10 of 230000 probes
+ * fault with the previous module.
+ */
+static void *flip_exec(void *data)
+{
+	struct flipper *f = data;
+	time_t until = time(NULL) + 10;
+
+	for (; f->flips < 40000 && time(NULL) < until; f->flips++)
+		if (wv_commit(f->fd, f->p, 8 * PAGE, f->flips & 1 ? RW : RWX))
+			f->failed++;
+	__atomic_store_n(&f->stop, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+TEST_F_TIMEOUT(winvm, exec_change_keeps_access, 120)
+{
+	struct flipper f = { .fd = self->fd };
+	unsigned long probes = 0, lost = 0;
+	pthread_t t;
+	int i;
+
+	ASSERT_EQ(0, wv_alloc(self->fd, 0, 8 * PAGE, RES | COM, RW,
+			      (uint64_t *)&f.p, NULL));
+	ASSERT_EQ(0, pthread_create(&t, NULL, flip_exec, &f));
+	while (!__atomic_load_n(&f.stop, __ATOMIC_ACQUIRE)) {
+		for (i = 0; i < 8; i++, probes++)
+			if (!try_read(f.p + i * PAGE) ||
+			    !try_write(f.p + i * PAGE + 1, (char)i))
+				lost++;
+	}
+	ASSERT_EQ(0, pthread_join(t, NULL));
+	EXPECT_EQ(0, f.failed);
+	EXPECT_EQ(0, lost) TH_LOG("%lu of %lu probes faulted in %d flips",
+				  lost, probes, f.flips);
+	EXPECT_EQ(0, wv_release(self->fd, f.p));
+}
+
 /* Assert that commit outside one allocation fails with ENXIO. */
 TEST_F(winvm, commit_outside_allocation)
 {
