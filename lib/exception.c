@@ -17,8 +17,14 @@
  *
  * Signals another process or thread sends (kill, sigqueue, tgkill) are not
  * exceptions: they go straight to the program's handler.
+ *
+ * A stack overflow is reported on the alternate stack, which a thread gets
+ * from its first call into libwinvm; pthread_create() is interposed too, so
+ * that a thread the program starts has one from its first instruction,
+ * whether or not it ever calls libwinvm.
  */
 #define _GNU_SOURCE
+#include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -172,6 +178,46 @@ void winvm_thread_setup(void)
 		return;
 	}
 	pthread_setspecific(altstack_key, mem);
+}
+
+/* A thread the program starts: its setup first, then its own routine. */
+struct thread_start {
+	void *(*fn)(void *);
+	void *arg;
+};
+
+static void *thread_begin(void *p)
+{
+	struct thread_start start = *(struct thread_start *)p;
+
+	free(p);
+	winvm_thread_setup();
+	return start.fn(start.arg);
+}
+
+__attribute__((visibility("default")))
+int pthread_create(pthread_t *thread, const pthread_attr_t *attr,
+		   void *(*fn)(void *), void *arg)
+{
+	static int (*next)(pthread_t *, const pthread_attr_t *,
+			   void *(*)(void *), void *);
+	struct thread_start *start;
+	int ret;
+
+	if (!__atomic_load_n(&next, __ATOMIC_ACQUIRE))
+		__atomic_store_n(&next, dlsym(RTLD_NEXT, "pthread_create"),
+				 __ATOMIC_RELEASE);
+	if (!next)
+		return EAGAIN;
+	start = malloc(sizeof(*start));
+	if (!start)
+		return EAGAIN;
+	start->fn = fn;
+	start->arg = arg;
+	ret = next(thread, attr, thread_begin, start);
+	if (ret)
+		free(start);
+	return ret;
 }
 
 static void context_from_ucontext(CONTEXT *ctx, const ucontext_t *uc)

@@ -833,6 +833,46 @@ TEST_F(exc, stack_overflow)
 }
 
 /*
+ * The same in a thread that never calls libwinvm, the handler added by
+ * another: it has an alternate stack all the same (without one the
+ * process died of the overflow with no handler run).
+ */
+static void *plain_overflow_thread(void *arg)
+{
+	if (!sigsetjmp(overflow_env, 1))
+		recurse(NULL);
+	return (void *)(uintptr_t)seen.ExceptionCode;
+}
+
+TEST_F(exc, stack_overflow_plain_thread)
+{
+	PVOID h = AddVectoredExceptionHandler(1, catch_overflow);
+	int status = -1;
+	pid_t pid;
+
+	ASSERT_NE(NULL, h);
+	/* In a child: without the alternate stack the overflow kills it. */
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		pthread_attr_t attr;
+		pthread_t t;
+		void *ret;
+
+		pthread_attr_init(&attr);
+		pthread_attr_setstacksize(&attr, 256 * 1024);
+		if (pthread_create(&t, &attr, plain_overflow_thread, NULL) ||
+		    pthread_join(t, &ret))
+			_exit(2);
+		_exit((DWORD)(uintptr_t)ret == EXCEPTION_STACK_OVERFLOW ? 0 : 3);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_TRUE(WIFEXITED(status)) TH_LOG("status %#x", status);
+	EXPECT_EQ(0, WEXITSTATUS(status));
+	EXPECT_TRUE(RemoveVectoredExceptionHandler(h));
+}
+
+/*
  * A thread stack built the Windows way grows through its guard page: the
  * handler commits the next page down and moves the guard with it.
  */
