@@ -633,16 +633,8 @@ static int winvm_map(struct winvm_ctx *ctx, struct winvm_store *store,
 	addr = vm_mmap(store->view, start, len, prot, flags, start);
 	WRITE_ONCE(ctx->internal, NULL);
 
-	/*
-	 * A replace that failed may have unmapped the old range first (6.1's
-	 * mmap_region() does, then allocates the new VMA): the next call
-	 * catches up with whatever is missing, as after a program's munmap.
-	 */
-	if (IS_ERR_VALUE(addr)) {
-		if (replace)
-			WRITE_ONCE(ctx->lost, true);
+	if (IS_ERR_VALUE(addr))
 		return (long)addr;
-	}
 	if (WARN_ON_ONCE(addr != start))
 		return -EINVAL;
 	return 0;
