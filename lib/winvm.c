@@ -38,12 +38,15 @@ static __thread DWORD last_error;
  * The device is opened on first use, once per process: the fd is published
  * with release semantics and read locklessly on the fast path. A forked
  * child must not use its parent's context (the module refuses it), so the
- * child forgets it and opens its own.
+ * child forgets it and opens its own: at once through pthread_atfork(), or,
+ * for a child made without the fork handlers (_Fork(), a raw fork system
+ * call), when the module refuses the parent's fd with EPERM.
  */
 static struct {
 	pthread_mutex_t lock;
 	int fd;
 	int hinted;
+	pid_t pid;		/* the process that opened fd */
 	struct winvm_info info;
 } dev = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
@@ -117,6 +120,7 @@ static int open_device(void)
 		err = EPROTO;
 	} else {
 		dev.info = info;
+		dev.pid = getpid();
 		__atomic_store_n(&dev.fd, fd, __ATOMIC_RELEASE);
 		goto out;
 	}
@@ -145,6 +149,24 @@ static int device(void)
 	return fd >= 0 ? fd : open_device();
 }
 
+/*
+ * EPERM on @fd: if it is the parent's, in a child the fork handlers did not
+ * run in, drop it for a new one. True if there is one to retry with.
+ */
+static bool forked_behind_our_back(int fd)
+{
+	bool stale;
+
+	pthread_mutex_lock(&dev.lock);
+	stale = dev.fd == fd && dev.pid != getpid();
+	if (stale) {
+		close(fd);
+		__atomic_store_n(&dev.fd, -1, __ATOMIC_RELEASE);
+	}
+	pthread_mutex_unlock(&dev.lock);
+	return stale;
+}
+
 /* ioctl on the device: 0, or -1 with the Win32 error set. */
 static int winvm_call(unsigned long cmd, void *arg)
 {
@@ -154,11 +176,17 @@ static int winvm_call(unsigned long cmd, void *arg)
 		SetLastError(errno_to_win32(-fd));
 		return -1;
 	}
-	if (ioctl(fd, cmd, arg)) {
-		SetLastError(errno_to_win32(errno));
-		return -1;
+	if (!ioctl(fd, cmd, arg))
+		return 0;
+	if (errno == EPERM && forked_behind_our_back(fd)) {
+		fd = device();
+		if (fd >= 0 && !ioctl(fd, cmd, arg))
+			return 0;
+		if (fd < 0)
+			errno = -fd;
 	}
-	return 0;
+	SetLastError(errno_to_win32(errno));
+	return -1;
 }
 
 static int fail(DWORD code)

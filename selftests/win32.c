@@ -6,6 +6,7 @@
  */
 #include <pthread.h>
 #include <stddef.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -695,6 +696,42 @@ TEST_F(win32, fork_child_context)
 		_exit(0);
 	}
 	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_EQ(0, WEXITSTATUS(status));
+	EXPECT_EQ(7, a[0]);
+	EXPECT_TRUE(VirtualFree(a, 0, MEM_RELEASE));
+}
+
+/*
+ * The same for a child made without the fork handlers (a raw fork system
+ * call, as _Fork() makes): the module refuses the parent's fd with EPERM,
+ * and the child opens its own context there and then rather than failing
+ * every call with ERROR_ACCESS_DENIED.
+ */
+TEST_F(win32, raw_fork_child_context)
+{
+	char *a = VirtualAlloc(NULL, P, MEM_COMMIT, PAGE_READWRITE);
+	int status = -1;
+	pid_t pid;
+
+	ASSERT_NE(NULL, a);
+	a[0] = 7;
+	pid = syscall(SYS_fork);
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		MEMORY_BASIC_INFORMATION mbi;
+		char *b;
+
+		b = VirtualAlloc(a, P, MEM_RESERVE | MEM_COMMIT,
+				 PAGE_READWRITE);
+		if (b != a || b[0] != 0)
+			_exit(2);
+		if (!VirtualQuery(a, &mbi, sizeof(mbi)) ||
+		    mbi.State != MEM_COMMIT || !VirtualFree(b, 0, MEM_RELEASE))
+			_exit(3);
+		_exit(0);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_TRUE(WIFEXITED(status)) TH_LOG("status %#x", status);
 	EXPECT_EQ(0, WEXITSTATUS(status));
 	EXPECT_EQ(7, a[0]);
 	EXPECT_TRUE(VirtualFree(a, 0, MEM_RELEASE));
