@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <stddef.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <ucontext.h>
 #include <unistd.h>
 
@@ -737,12 +738,14 @@ static void *churn_handlers(void *arg)
 
 TEST_F_TIMEOUT(exc, fork_while_handlers_change, 120)
 {
+	time_t until = time(NULL) + 20;
 	int stop = 0, i, status = 0;
 	pthread_t t;
 	pid_t pid;
 
 	ASSERT_EQ(0, pthread_create(&t, NULL, churn_handlers, &stop));
-	for (i = 0; i < 300; i++) {
+	/* 300 forks, or as many as 20 s allow on a slow machine. */
+	for (i = 0; i < 300 && time(NULL) < until; i++) {
 		pid = fork();
 		if (pid == 0) {
 			struct sigaction sa = { .sa_handler = SIG_DFL };
@@ -759,7 +762,8 @@ TEST_F_TIMEOUT(exc, fork_while_handlers_change, 120)
 	}
 	__atomic_store_n(&stop, 1, __ATOMIC_RELAXED);
 	pthread_join(t, NULL);
-	EXPECT_EQ(300, i) TH_LOG("fork %d: status %#x", i, status);
+	EXPECT_TRUE(WIFEXITED(status) && !WEXITSTATUS(status))
+		TH_LOG("fork %d: status %#x", i, status);
 }
 
 /*
