@@ -853,18 +853,65 @@ static bool winvm_arenas_exec(struct winvm_arena *first,
 	return last->exec;
 }
 
+/* A run of VMAs of one exec permission, as winvm_set_exec() found it. */
+struct winvm_run {
+	unsigned long start;
+	unsigned long end;
+	bool exec;
+};
+
+static void winvm_run_add(struct winvm_run *runs, unsigned int *n,
+			  unsigned long start, unsigned long end, bool exec)
+{
+	struct winvm_run *last = *n ? &runs[*n - 1] : NULL;
+
+	if (last && last->end == start && last->exec == exec) {
+		last->end = end;
+		return;
+	}
+	runs[(*n)++] = (struct winvm_run){ start, end, exec };
+}
+
+/*
+ * A replace map that failed may have unmapped its range already (6.1
+ * unmaps, then allocates the new VMA): map the runs back as they were.
+ * Where one was never unmapped, vm_mmap() finds it there and maps nothing.
+ * Should that fail too, the next ioctl resyncs the arenas.
+ */
+static void winvm_runs_restore(struct winvm_ctx *ctx,
+			       struct winvm_store *store,
+			       const struct winvm_run *runs, unsigned int n)
+{
+	unsigned int i;
+	int ret;
+
+	lockdep_assert_held(&ctx->ops_lock);
+
+	for (i = 0; i < n; i++) {
+		ret = winvm_map(ctx, store, runs[i].start,
+				runs[i].end - runs[i].start, runs[i].exec,
+				false);
+		if (ret && ret != -EEXIST)
+			WRITE_ONCE(ctx->lost, true);
+	}
+}
+
 /*
  * Make every VMA in [start, end) executable or not. The VMAs are re-created
  * (contents live in the backing file, so nothing is lost); neighbours in
  * the same arena that already have the wanted permission are folded in so
  * that VMAs only ever split between executable and non-executable runs.
+ * On failure the VMAs are as they were.
  */
 static int winvm_set_exec(struct winvm_ctx *ctx, unsigned long start,
 			  unsigned long end, bool exec)
 {
 	unsigned long lo = start, hi = end, pos;
 	struct winvm_arena *first, *last, *arena;
+	struct winvm_run *runs = NULL;
 	struct vm_area_struct *vma;
+	unsigned int nvma = 0, n = 0;
+	struct winvm_store *store;
 	bool mismatch = false;
 	int ret = 0;
 
@@ -886,19 +933,36 @@ static int winvm_set_exec(struct winvm_ctx *ctx, unsigned long start,
 		}
 		if (!!(vma->vm_flags & VM_EXEC) != exec)
 			mismatch = true;
+		nvma++;
 	}
-	if (!ret && mismatch) {
-		vma = find_vma(ctx->mm, start - 1);
-		if (start > first->start && vma && vma->vm_end == start &&
-		    winvm_vma_is_ours(ctx, vma) &&
-		    !!(vma->vm_flags & VM_EXEC) == exec)
-			lo = max(vma->vm_start, first->start);
-		vma = find_vma(ctx->mm, end);
-		if (end < last->end && vma && vma->vm_start == end &&
-		    winvm_vma_is_ours(ctx, vma) &&
-		    !!(vma->vm_flags & VM_EXEC) == exec)
-			hi = min(vma->vm_end, last->end);
+	if (ret || !mismatch)
+		goto out_unlock;
+
+	vma = find_vma(ctx->mm, start - 1);
+	if (start > first->start && vma && vma->vm_end == start &&
+	    winvm_vma_is_ours(ctx, vma) && !!(vma->vm_flags & VM_EXEC) == exec)
+		lo = max(vma->vm_start, first->start);
+	vma = find_vma(ctx->mm, end);
+	if (end < last->end && vma && vma->vm_start == end &&
+	    winvm_vma_is_ours(ctx, vma) && !!(vma->vm_flags & VM_EXEC) == exec)
+		hi = min(vma->vm_end, last->end);
+
+	/* The layout of [lo, hi), to put back if the map fails. */
+	runs = kmalloc_array(nvma + 2, sizeof(*runs), GFP_KERNEL);
+	if (!runs) {
+		ret = -ENOMEM;
+		goto out_unlock;
 	}
+	if (lo < start)
+		winvm_run_add(runs, &n, lo, start, exec);
+	for (pos = start; pos < end; pos = vma->vm_end) {
+		vma = find_vma(ctx->mm, pos);
+		winvm_run_add(runs, &n, pos, min(vma->vm_end, end),
+			      vma->vm_flags & VM_EXEC);
+	}
+	if (end < hi)
+		winvm_run_add(runs, &n, end, hi, exec);
+out_unlock:
 	mmap_read_unlock(ctx->mm);
 
 	if (ret || !mismatch)
@@ -908,8 +972,12 @@ static int winvm_set_exec(struct winvm_ctx *ctx, unsigned long start,
 			arena->exec = true;
 		last->exec = true;
 	}
-	return winvm_map(ctx, winvm_store(ctx, first->large), lo, hi - lo, exec,
-			 true);
+	store = winvm_store(ctx, first->large);
+	ret = winvm_map(ctx, store, lo, hi - lo, exec, true);
+	if (ret)
+		winvm_runs_restore(ctx, store, runs, n);
+	kfree(runs);
+	return ret;
 }
 
 /*

@@ -105,20 +105,26 @@ static bool same(const struct snapshot *a, const struct snapshot *b)
 	return a->n == b->n && !memcmp(a->q, b->q, a->n * sizeof(a->q[0]));
 }
 
-/* Every committed, readable region of winvm's must really be readable. */
+/*
+ * Every page of every committed, readable region of winvm's must really be
+ * readable: a VMA lost in the middle of a region shows on no other page.
+ */
 static bool usable(const struct snapshot *s)
 {
+	uint64_t off;
 	int i;
 
 	for (i = 0; i < s->n; i++) {
 		const struct winvm_query_args *q = &s->q[i];
 
-		if ((q->out_flags & WINVM_QUERY_WINVM) &&
-		    q->out_state == WINVM_STATE_COMMIT &&
-		    (q->out_prot & (WINVM_PROT_READ | WINVM_PROT_EXEC)) &&
-		    !(q->out_prot & WINVM_PROT_GUARD) &&
-		    !try_read((void *)(uintptr_t)q->out_base))
-			return false;
+		if (!(q->out_flags & WINVM_QUERY_WINVM) ||
+		    q->out_state != WINVM_STATE_COMMIT ||
+		    !(q->out_prot & (WINVM_PROT_READ | WINVM_PROT_EXEC)) ||
+		    (q->out_prot & WINVM_PROT_GUARD))
+			continue;
+		for (off = 0; off < q->out_region_size; off += PAGE)
+			if (!try_read((void *)(uintptr_t)(q->out_base + off)))
+				return false;
 	}
 	return true;
 }
