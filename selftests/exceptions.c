@@ -53,6 +53,7 @@ static __thread EXCEPTION_RECORD seen;
 static __thread CONTEXT seen_ctx;
 static __thread int calls;
 static int trace[16], ntrace;
+static ULONG_PTR trace_info[16][2];
 
 static void reset_seen(void)
 {
@@ -107,6 +108,7 @@ FIXTURE_TEARDOWN(exc)
 /* 4, 6: protection needs every page committed. */
 TEST_F(exc, protect_needs_committed)
 {
+	MEMORY_BASIC_INFORMATION mbi;
 	char *r = VirtualAlloc(NULL, G, MEM_RESERVE, PAGE_NOACCESS);
 	DWORD old = UNTOUCHED;
 
@@ -116,6 +118,7 @@ TEST_F(exc, protect_needs_committed)
 	EXPECT_EQ(ERROR_INVALID_ADDRESS, GetLastError());
 	EXPECT_EQ(PAGE_NOACCESS, old);	/* 32 */
 	ASSERT_EQ(r, VirtualAlloc(r, P, MEM_COMMIT, PAGE_NOACCESS));
+	SetLastError(UNTOUCHED);
 	EXPECT_FALSE(VirtualProtect(r, 0xfffc, PAGE_READONLY, &old));
 	EXPECT_EQ(ERROR_INVALID_ADDRESS, GetLastError());
 	/* 7, 8 */
@@ -125,6 +128,12 @@ TEST_F(exc, protect_needs_committed)
 	EXPECT_TRUE(VirtualProtect(r, P, PAGE_READWRITE, &old));
 	EXPECT_EQ(PAGE_READONLY, old);
 	EXPECT_EQ(UNTOUCHED, GetLastError());
+	memset(&mbi, 0xcc, sizeof(mbi));
+	ASSERT_EQ(sizeof(mbi), VirtualQuery(r, &mbi, sizeof(mbi)));
+	EXPECT_EQ(r, mbi.BaseAddress);
+	EXPECT_EQ(P, mbi.RegionSize);
+	EXPECT_EQ(MEM_COMMIT, mbi.State);
+	EXPECT_EQ(PAGE_READWRITE, mbi.Protect);
 	r[0] = 1;
 	EXPECT_TRUE(VirtualFree(r, 0, MEM_RELEASE));
 }
@@ -159,6 +168,7 @@ TEST_F(exc, protect_values)
 		EXPECT_EQ(prot, mbi.Protect);
 		EXPECT_EQ(PAGE_READWRITE, mbi.AllocationProtect);
 	}
+	SetLastError(UNTOUCHED);
 	EXPECT_FALSE(VirtualProtect(self->a, P, PAGE_READWRITE |
 				    PAGE_EXECUTE_WRITECOPY, &old));
 	EXPECT_EQ(ERROR_INVALID_PARAMETER, GetLastError());
@@ -266,6 +276,7 @@ TEST_F(exc, modifier_rules)
 		SetLastError(UNTOUCHED);
 		EXPECT_EQ(NULL, VirtualAlloc(NULL, P, MEM_COMMIT, bad[i]));
 		EXPECT_EQ(ERROR_INVALID_PARAMETER, GetLastError());
+		SetLastError(UNTOUCHED);
 		EXPECT_FALSE(VirtualProtect(self->a, P, bad[i], &old));
 		EXPECT_EQ(ERROR_INVALID_PARAMETER, GetLastError());
 	}
@@ -291,6 +302,7 @@ TEST_F(exc, guard_page)
 	EXPECT_EQ(0x104, mbi.Protect);
 	EXPECT_EQ(P, mbi.RegionSize);
 	EXPECT_EQ(MEM_COMMIT, mbi.State);
+	EXPECT_EQ(MEM_PRIVATE, mbi.Type);
 
 	EXPECT_TRUE(VirtualProtect((void *)b, P, PAGE_READWRITE, &old));
 	EXPECT_EQ(0x104, old);
@@ -325,6 +337,62 @@ TEST_F(exc, guard_page)
 	EXPECT_TRUE(VirtualFree((void *)b, 0, MEM_RELEASE));
 }
 
+/* What the page looked like from inside the guard handler. */
+static __thread DWORD handler_protect;
+
+/*
+ * Query the guarded page from the handler and, if the guard is gone as it
+ * must be, write to the page there (re-arming it instead otherwise, so
+ * that a wrong answer fails the test rather than recursing).
+ */
+static LONG CALLBACK query_in_handler(EXCEPTION_POINTERS *ep)
+{
+	EXCEPTION_RECORD *rec = ep->ExceptionRecord;
+	char *addr = (char *)rec->ExceptionInformation[1];
+	MEMORY_BASIC_INFORMATION mbi;
+	DWORD old;
+
+	seen = *rec;
+	calls++;
+	if (rec->ExceptionCode != STATUS_GUARD_PAGE_VIOLATION)
+		return EXCEPTION_CONTINUE_SEARCH;
+	memset(&mbi, 0xcc, sizeof(mbi));
+	if (VirtualQuery(addr, &mbi, sizeof(mbi)) != sizeof(mbi))
+		return EXCEPTION_CONTINUE_SEARCH;
+	handler_protect = mbi.Protect;
+	if (mbi.Protect & PAGE_GUARD) {
+		VirtualProtect(addr, 1, mbi.Protect & ~PAGE_GUARD, &old);
+		return EXCEPTION_CONTINUE_EXECUTION;
+	}
+	((volatile char *)mbi.BaseAddress)[1] = 0x5a;
+	return EXCEPTION_CONTINUE_EXECUTION;
+}
+
+/* 71: the guard is already cleared when the handler runs: it may use the page. */
+TEST_F(exc, guard_cleared_in_handler)
+{
+	PVOID h = AddVectoredExceptionHandler(1, query_in_handler);
+	volatile char *b = self->a;
+	DWORD old;
+	char v;
+
+	ASSERT_NE(NULL, h);
+	b[3] = 7;
+	ASSERT_TRUE(VirtualProtect(self->a, P, PAGE_READWRITE | PAGE_GUARD,
+				   &old));
+	handler_protect = UNTOUCHED;
+	v = b[3];
+	barrier();
+	EXPECT_EQ(7, v);
+	EXPECT_EQ(1, calls);
+	EXPECT_EQ(STATUS_GUARD_PAGE_VIOLATION, seen.ExceptionCode);
+	EXPECT_EQ((ULONG_PTR)(b + 3), seen.ExceptionInformation[1]);
+	EXPECT_EQ(PAGE_READWRITE, handler_protect);
+	EXPECT_EQ(0x5a, b[1]);
+	EXPECT_EQ(1, calls);
+	EXPECT_TRUE(RemoveVectoredExceptionHandler(h));
+}
+
 /* Guard pages on executable memory: the fetch is reported as such. */
 TEST_F(exc, guard_execute)
 {
@@ -349,6 +417,8 @@ static LONG CALLBACK trace_and_return(EXCEPTION_POINTERS *ep)
 {
 	CONTEXT *ctx = ep->ContextRecord;
 
+	trace_info[ntrace][0] = ep->ExceptionRecord->ExceptionInformation[0];
+	trace_info[ntrace][1] = ep->ExceptionRecord->ExceptionInformation[1];
 	trace[ntrace++] = ep->ExceptionRecord->ExceptionCode ==
 			  STATUS_GUARD_PAGE_VIOLATION ? 'g' : 'a';
 	seen = *ep->ExceptionRecord;
@@ -372,9 +442,12 @@ TEST_F(exc, guard_then_execute_fault)
 	((void (*)(void))self->a)();
 	ASSERT_EQ(2, ntrace);
 	EXPECT_EQ('g', trace[0]);
+	EXPECT_EQ(EXCEPTION_EXECUTE_FAULT, trace_info[0][0]);
+	EXPECT_EQ((ULONG_PTR)self->a, trace_info[0][1]);
 	EXPECT_EQ('a', trace[1]);
-	EXPECT_EQ(EXCEPTION_EXECUTE_FAULT, seen.ExceptionInformation[0]);
-	EXPECT_EQ((ULONG_PTR)self->a, seen.ExceptionInformation[1]);
+	EXPECT_EQ(EXCEPTION_EXECUTE_FAULT, trace_info[1][0]);
+	EXPECT_EQ((ULONG_PTR)self->a, trace_info[1][1]);
+	EXPECT_EQ(EXCEPTION_ACCESS_VIOLATION, seen.ExceptionCode);
 	EXPECT_TRUE(RemoveVectoredExceptionHandler(h));
 }
 

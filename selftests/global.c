@@ -610,6 +610,7 @@ TEST_F(global, fixed_to_moveable)
 	ASSERT_NE(NULL, data);
 	EXPECT_NE((char *)h, data);
 	EXPECT_STREQ("kept", data);
+	SetLastError(UNTOUCHED);
 	EXPECT_FALSE(GlobalUnlock(h));
 	EXPECT_EQ(NO_ERROR, GetLastError());
 	EXPECT_EQ(NULL, GlobalFree(h));

@@ -301,7 +301,9 @@ TEST_F(heap, zero_and_huge_sizes)
 	EXPECT_EQ(UNTOUCHED, GetLastError());
 	EXPECT_EQ(NULL, HeapReAlloc(self->heap, 0, p, ~(SIZE_T)0 - 7));
 	EXPECT_EQ(ERROR_NOT_ENOUGH_MEMORY, GetLastError());
+	SetLastError(UNTOUCHED);
 	EXPECT_EQ(NULL, HeapReAlloc(self->heap, 0, p, ~(SIZE_T)0));
+	EXPECT_EQ(ERROR_NOT_ENOUGH_MEMORY, GetLastError());
 	EXPECT_TRUE(HeapValidate(self->heap, 0, p));
 	EXPECT_EQ(0, HeapSize(self->heap, 0, p));
 	EXPECT_TRUE(HeapFree(self->heap, 0, p));
@@ -309,6 +311,7 @@ TEST_F(heap, zero_and_huge_sizes)
 	SetLastError(UNTOUCHED);
 	EXPECT_EQ(NULL, HeapAlloc(self->heap, 0, ~(SIZE_T)0));
 	EXPECT_EQ(ERROR_NOT_ENOUGH_MEMORY, GetLastError());
+	SetLastError(UNTOUCHED);
 	EXPECT_EQ(NULL, HeapAlloc(self->heap, 0, (SIZE_T)1 << 50));
 	EXPECT_EQ(ERROR_NOT_ENOUGH_MEMORY, GetLastError());
 }
@@ -1208,6 +1211,7 @@ TEST_F(heap, compatibility_information)
 					sizeof(info)));
 	EXPECT_EQ(ERROR_GEN_FAILURE, GetLastError());
 	info = 1;
+	SetLastError(UNTOUCHED);
 	EXPECT_FALSE(HeapSetInformation(self->heap,
 					HeapCompatibilityInformation, &info,
 					sizeof(info)));

@@ -357,18 +357,57 @@ struct closer {
 	int fd;
 	char *p;
 	volatile int stop;
+	int closed;		/* close() has returned */
 };
+
+/* What one busy thread saw. */
+struct busy {
+	struct closer *c;
+	unsigned long before;	/* calls begun before close() returned */
+	unsigned long after;	/* calls begun after it */
+	unsigned long odd;	/* before: neither success nor EBADF */
+	unsigned long late;	/* after: anything but EBADF */
+	unsigned long faults;	/* the committed page was not writable */
+	int odd_ret, late_ret;
+};
+
+/*
+ * A call in flight when the fd is closed holds its own reference to the
+ * file and completes; one begun after close() returned finds no fd.
+ */
+static void busy_record(struct busy *b, bool closed, int ret)
+{
+	if (closed) {
+		b->after++;
+		if (ret != -EBADF) {
+			b->late++;
+			b->late_ret = ret;
+		}
+	} else {
+		b->before++;
+		if (ret && ret != -EBADF) {
+			b->odd++;
+			b->odd_ret = ret;
+		}
+	}
+}
 
 static void *keep_busy(void *data)
 {
-	struct closer *c = data;
+	struct busy *b = data;
+	struct closer *c = b->c;
 	struct winvm_query_args q;
+	bool closed;
 
 	while (!c->stop) {
-		wv_query(c->fd, c->p, &q);
-		wv_commit(c->fd, c->p + PAGE, PAGE, RW);
-		try_write(c->p, 1);
-		wv_decommit(c->fd, c->p + PAGE, PAGE);
+		closed = __atomic_load_n(&c->closed, __ATOMIC_ACQUIRE);
+		busy_record(b, closed, wv_query(c->fd, c->p, &q));
+		busy_record(b, closed, wv_commit(c->fd, c->p + PAGE, PAGE,
+						 RW));
+		if (!try_write(c->p, 1))
+			b->faults++;
+		busy_record(b, closed, wv_decommit(c->fd, c->p + PAGE,
+						   PAGE));
 	}
 	return NULL;
 }
@@ -380,21 +419,42 @@ static void *keep_busy(void *data)
 TEST_F(limits, close_while_busy)
 {
 	struct closer c = { 0 };
+	struct winvm_query_args q;
+	struct busy busy[3];
 	pthread_t threads[3];
+	unsigned long before = 0, after = 0;
 	int i;
 
 	c.fd = wv_open();
 	ASSERT_LE(0, c.fd);
 	ASSERT_EQ(0, wv_alloc(c.fd, 0, 4 * PAGE, RES | COM, RW,
 			      (uint64_t *)&c.p, NULL));
-	for (i = 0; i < 3; i++)
-		ASSERT_EQ(0, pthread_create(&threads[i], NULL, keep_busy, &c));
+	for (i = 0; i < 3; i++) {
+		busy[i] = (struct busy){ .c = &c };
+		ASSERT_EQ(0, pthread_create(&threads[i], NULL, keep_busy,
+					    &busy[i]));
+	}
 	usleep(200 * 1000);
-	close(c.fd);
+	ASSERT_EQ(0, close(c.fd));
+	__atomic_store_n(&c.closed, 1, __ATOMIC_RELEASE);
 	usleep(200 * 1000);
 	c.stop = 1;
-	for (i = 0; i < 3; i++)
+	for (i = 0; i < 3; i++) {
 		pthread_join(threads[i], NULL);
+		EXPECT_EQ(0, busy[i].odd)
+			TH_LOG("thread %d: a call failed with %d", i,
+			       busy[i].odd_ret);
+		EXPECT_EQ(0, busy[i].late)
+			TH_LOG("thread %d: a call after close() gave %d", i,
+			       busy[i].late_ret);
+		EXPECT_EQ(0, busy[i].faults);
+		before += busy[i].before;
+		after += busy[i].after;
+	}
+	/* Both sides of the close were exercised. */
+	EXPECT_LT(0, before);
+	EXPECT_LT(0, after);
+	EXPECT_EQ(-EBADF, wv_query(c.fd, c.p, &q));
 	/* The mapping outlives the fd; the pages are still the program's. */
 	EXPECT_TRUE(try_write(c.p, 2));
 	EXPECT_EQ(2, c.p[0]);

@@ -202,6 +202,7 @@ TEST_F(lock, exit_with_locked_pages)
 		_exit(0);
 	}
 	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_TRUE(WIFEXITED(status)) TH_LOG("status %#x", status);
 	EXPECT_EQ(0, WEXITSTATUS(status));
 	EXPECT_LT(proc_kb("/proc/meminfo", "Shmem") - before, 1024);
 }
