@@ -116,7 +116,7 @@ $(KTOOLS)/.stamp: $(KSRC_TAR)
 	touch $@
 
 # The library tests link libwinvm; the others talk to /dev/winvm directly.
-LIB_TESTS := win32 exceptions fuzz heap global
+LIB_TESTS := win32 exceptions fuzz heap global watch
 $(addprefix $(BUILD)/selftests/,$(LIB_TESTS)): TEST_LIBS = $(LINK_WINVM)
 
 $(BUILD)/selftests/%: selftests/%.c selftests/winvm_util.h selftests/win32_util.h \

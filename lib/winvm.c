@@ -313,7 +313,14 @@ void WINAPI SetLastError(DWORD dwErrCode)
 				 MEM_WRITE_WATCH | MEM_PHYSICAL | \
 				 MEM_LARGE_PAGES)
 #define DONE_ALLOC_TYPES	(MEM_COMMIT | MEM_RESERVE | MEM_TOP_DOWN | \
-				 MEM_RESET | MEM_RESET_UNDO | MEM_LARGE_PAGES)
+				 MEM_RESET | MEM_RESET_UNDO | \
+				 MEM_LARGE_PAGES | MEM_WRITE_WATCH)
+
+/* Whether the module implements WINVM_FEATURE_* @feature. */
+static bool has_feature(__u64 feature)
+{
+	return device() >= 0 && (dev.info.features & feature);
+}
 
 LPVOID WINAPI VirtualAlloc(LPVOID lpAddress, SIZE_T dwSize,
 			   DWORD flAllocationType, DWORD flProtect)
@@ -334,7 +341,9 @@ LPVOID WINAPI VirtualAlloc(LPVOID lpAddress, SIZE_T dwSize,
 		fail(ERROR_INVALID_PARAMETER);
 		return NULL;
 	}
-	if (type & ~(DWORD)DONE_ALLOC_TYPES) {
+	if ((type & ~(DWORD)DONE_ALLOC_TYPES) ||
+	    ((type & MEM_WRITE_WATCH) &&
+	     !has_feature(WINVM_FEATURE_WRITE_WATCH))) {
 		fail(ERROR_NOT_SUPPORTED);
 		return NULL;
 	}
@@ -360,6 +369,8 @@ LPVOID WINAPI VirtualAlloc(LPVOID lpAddress, SIZE_T dwSize,
 		args.flags |= WINVM_ALLOC_TOP_DOWN;
 	if (type & MEM_LARGE_PAGES)
 		args.flags |= WINVM_ALLOC_LARGE_PAGES;
+	if (type & MEM_WRITE_WATCH)
+		args.flags |= WINVM_ALLOC_WRITE_WATCH;
 
 	if (winvm_call(WINVM_IOC_ALLOC, &args))
 		return NULL;
@@ -513,6 +524,58 @@ BOOL WINAPI VirtualUnlock(LPVOID lpAddress, SIZE_T dwSize)
 	};
 
 	return !winvm_call(WINVM_IOC_UNLOCK, &args);
+}
+
+/*
+ * Write watch: the module keeps the marks and checks the range; the
+ * pointers and the count are checked here, in the order Windows does.
+ */
+UINT WINAPI GetWriteWatch(DWORD dwFlags, PVOID lpBaseAddress,
+			  SIZE_T dwRegionSize, PVOID *lpAddresses,
+			  ULONG_PTR *lpdwCount, LPDWORD lpdwGranularity)
+{
+	struct winvm_watch_args args = {
+		.addr = (uintptr_t)lpBaseAddress,
+		.size = dwRegionSize,
+		.buf = (uintptr_t)lpAddresses,
+		.flags = WINVM_WATCH_REPORT,
+	};
+
+	if (dwFlags & ~(DWORD)WRITE_WATCH_FLAG_RESET) {
+		SetLastError(ERROR_INVALID_PARAMETER);
+		return ~0u;
+	}
+	if (!lpdwCount) {
+		SetLastError(ERROR_NOACCESS);
+		return ~0u;
+	}
+	if (!*lpdwCount) {
+		SetLastError(ERROR_INVALID_PARAMETER);
+		return ~0u;
+	}
+	if (!lpAddresses || !lpdwGranularity) {
+		SetLastError(ERROR_NOACCESS);
+		return ~0u;
+	}
+	args.count = *lpdwCount;
+	if (dwFlags & WRITE_WATCH_FLAG_RESET)
+		args.flags |= WINVM_WATCH_RESET;
+	if (winvm_call(WINVM_IOC_WATCH, &args))
+		return ~0u;
+	*lpdwCount = args.out_count;
+	*lpdwGranularity = sysconf(_SC_PAGESIZE);
+	return 0;
+}
+
+UINT WINAPI ResetWriteWatch(LPVOID lpBaseAddress, SIZE_T dwRegionSize)
+{
+	struct winvm_watch_args args = {
+		.addr = (uintptr_t)lpBaseAddress,
+		.size = dwRegionSize,
+		.flags = WINVM_WATCH_RESET,
+	};
+
+	return winvm_call(WINVM_IOC_WATCH, &args) ? ~0u : 0;
 }
 
 BOOL WINAPI VirtualProtectEx(HANDLE hProcess, LPVOID lpAddress, SIZE_T dwSize,

@@ -95,6 +95,10 @@
  *   the ranges reset by WINVM_ALLOC_RESET whose loss RESET_UNDO must
  *   report, in a maple tree.
  *
+ * - the written pages of write-watched allocations (WINVM_ALLOC_WRITE_WATCH),
+ *   in an xarray of bitmaps, one value entry per WINVM_WATCH_BITS pages, so
+ *   that only what was written costs memory.
+ *
  * Large-page allocations (WINVM_ALLOC_LARGE_PAGES) live in arenas of their
  * own, backed by a second shmem file on a tmpfs mount that always uses huge
  * pages, and mapped through a second file (an anonymous inode whose
@@ -132,6 +136,7 @@
  *	64 KiB, or @end itself once a partial release freed what followed.
  * @prot: WINVM_PROT_* given at reservation (the allocation protection).
  * @large: made of large pages (the large store).
+ * @watch: write-watched: first writes to its pages are recorded.
  *
  * Lives in the allocation tree; changed and freed only with ops_lock and
  * state_lock (write) held, so readers under either lock may use it.
@@ -142,6 +147,7 @@ struct winvm_alloc {
 	unsigned long fp_end;
 	u32 prot;
 	bool large;
+	bool watch;
 };
 
 /**
@@ -211,6 +217,10 @@ struct winvm_store {
  *	waits rather than fails; written under @ops_lock.
  * @locked: pinned struct page of each locked page, by index; under @ops_lock.
  * @resets: ranges reset and not undone since; @ops_lock is its lock.
+ * @written: written pages of write-watched allocations (see the object
+ *	model); its own lock.
+ * @watching: a write-watched allocation has been made; set under @ops_lock,
+ *	never cleared.
  */
 struct winvm_ctx {
 	struct kref ref;
@@ -237,6 +247,8 @@ struct winvm_ctx {
 
 	struct xarray locked;
 	struct maple_tree resets;
+	struct xarray written;
+	bool watching;
 };
 
 /*
@@ -247,6 +259,7 @@ struct winvm_ctx {
  *       ctx->state_lock
  *         folio lock (page of the backing file)
  *           i_mmap_rwsem, page-table locks (unmap_mapping_range)
+ *           ctx->written's lock
  *
  * The fault path runs with mmap_lock (or, on newer kernels, the VMA lock)
  * held and takes state_lock for read; it holds state_lock from the check of
@@ -255,6 +268,12 @@ struct winvm_ctx {
  * updates the state under state_lock (write), drops it, zaps the PTEs and
  * then locks every cached page of the range once, which waits out any fault
  * that saw the old state (winvm_zap_sync()).
+ *
+ * Write watch works the same way: page_mkwrite marks a page written with the
+ * page locked, before its writable PTE is installed; a reset clears the
+ * marks, then zaps the pages with winvm_zap_sync(), so a fault that marked
+ * a page before the clear and maps it after is undone, and the next write
+ * marks it again.
  *
  * Operations that change the address space hold ops_lock throughout and
  * call vm_mmap()/vm_munmap() (which take mmap_lock) with state_lock
@@ -576,6 +595,124 @@ static void winvm_forget(struct winvm_ctx *ctx, bool large,
 	winvm_unlock_range(ctx, start, end);
 	winvm_resets_clear(ctx, start, end);
 	winvm_discard(ctx, winvm_store(ctx, large), start, end);
+}
+
+/*
+ * Write watch: the written pages of write-watched allocations, as bitmaps of
+ * WINVM_WATCH_BITS pages in value entries of ctx->written, indexed by page
+ * number / WINVM_WATCH_BITS.
+ */
+#define WINVM_WATCH_BITS	32
+#define WINVM_WATCH_BATCH	64	/* pages reported per copy_to_user() */
+
+static unsigned long winvm_watch_index(unsigned long addr)
+{
+	return (addr >> PAGE_SHIFT) / WINVM_WATCH_BITS;
+}
+
+/* Mark the page at @addr written. */
+static int winvm_watch_mark(struct winvm_ctx *ctx, unsigned long addr)
+{
+	XA_STATE(xas, &ctx->written, winvm_watch_index(addr));
+	unsigned long bit = BIT((addr >> PAGE_SHIFT) % WINVM_WATCH_BITS);
+	unsigned long bits;
+	void *entry;
+
+	do {
+		xas_lock(&xas);
+		entry = xas_load(&xas);
+		bits = entry ? xa_to_value(entry) : 0;
+		if (!(bits & bit))
+			xas_store(&xas, xa_mk_value(bits | bit));
+		xas_unlock(&xas);
+	} while (xas_nomem(&xas, GFP_KERNEL_ACCOUNT));
+	return xas_error(&xas);
+}
+
+/* Forget the marks of [start, end). */
+static void winvm_watch_clear(struct winvm_ctx *ctx, unsigned long start,
+			      unsigned long end)
+{
+	XA_STATE(xas, &ctx->written, winvm_watch_index(start));
+	unsigned long first = start >> PAGE_SHIFT, last = end >> PAGE_SHIFT;
+	unsigned long lo, hi, bits;
+	void *entry;
+
+	xas_lock(&xas);
+	xas_for_each(&xas, entry, winvm_watch_index(end - 1)) {
+		lo = max(first, xas.xa_index * WINVM_WATCH_BITS);
+		hi = min(last, (xas.xa_index + 1) * WINVM_WATCH_BITS);
+		bits = xa_to_value(entry) &
+		       ~GENMASK(hi - 1 - xas.xa_index * WINVM_WATCH_BITS,
+				lo - xas.xa_index * WINVM_WATCH_BITS);
+		xas_store(&xas, bits ? xa_mk_value(bits) : NULL);
+		if (need_resched()) {
+			xas_pause(&xas);
+			xas_unlock(&xas);
+			cond_resched();
+			xas_lock(&xas);
+		}
+	}
+	xas_unlock(&xas);
+}
+
+/*
+ * Up to @max written pages of [*pos, end), lowest first, into @addrs;
+ * *pos moves past the last one, or to @end when there are no more.
+ */
+static unsigned int winvm_watch_collect(struct winvm_ctx *ctx,
+					unsigned long *pos, unsigned long end,
+					u64 *addrs, unsigned int max)
+{
+	XA_STATE(xas, &ctx->written, winvm_watch_index(*pos));
+	unsigned long bits, bit, addr;
+	unsigned int n = 0;
+	void *entry;
+
+	rcu_read_lock();
+	xas_for_each(&xas, entry, winvm_watch_index(end - 1)) {
+		if (xas_retry(&xas, entry))
+			continue;
+		bits = xa_to_value(entry);
+		for_each_set_bit(bit, &bits, WINVM_WATCH_BITS) {
+			addr = (xas.xa_index * WINVM_WATCH_BITS + bit) <<
+			       PAGE_SHIFT;
+			if (addr < *pos)
+				continue;
+			if (addr >= end)
+				goto out_end;
+			if (n == max)
+				goto out;
+			addrs[n++] = addr;
+			*pos = addr + PAGE_SIZE;
+		}
+	}
+out_end:
+	*pos = end;
+out:
+	rcu_read_unlock();
+	return n;
+}
+
+/*
+ * Reset the @n written pages @addrs (ascending): forget their marks, then
+ * take their PTEs away so that the next write to each faults and marks it
+ * again. winvm_zap_sync() also waits out a fault that marked a page before
+ * the marks went and maps it after.
+ */
+static void winvm_watch_reset(struct winvm_ctx *ctx, const u64 *addrs,
+			      unsigned int n)
+{
+	unsigned int i, j;
+
+	for (i = 0; i < n; i = j) {
+		for (j = i + 1; j < n; j++)
+			if (addrs[j] != addrs[j - 1] + PAGE_SIZE)
+				break;
+		winvm_watch_clear(ctx, addrs[i], addrs[j - 1] + PAGE_SIZE);
+		winvm_zap_sync(ctx, &ctx->small, addrs[i],
+			       addrs[j - 1] + PAGE_SIZE);
+	}
 }
 
 static struct winvm_arena *winvm_arena_find(struct winvm_ctx *ctx,
@@ -1126,7 +1263,7 @@ static int winvm_release(struct winvm_ctx *ctx, struct winvm_alloc *alloc,
 {
 	const gfp_t nofail = GFP_KERNEL | __GFP_NOFAIL;
 	struct winvm_alloc *tail = NULL;
-	bool large = alloc->large;
+	bool large = alloc->large, watch = alloc->watch;
 	struct winvm_scan scan;
 
 	lockdep_assert_held(&ctx->ops_lock);
@@ -1162,17 +1299,20 @@ static int winvm_release(struct winvm_ctx *ctx, struct winvm_alloc *alloc,
 
 	kfree(alloc);
 	winvm_forget(ctx, large, start, end);
+	if (watch)
+		winvm_watch_clear(ctx, start, end);
 	winvm_charge(ctx, -scan.pages);
 	return 0;
 }
 
 /*
  * Insert a reservation of [base, end) with footprint [base, fp_end) in free
- * arena space, committing it at once if @commit.
+ * arena space, committing it at once if @commit; @watch makes it
+ * write-watched.
  */
 static int winvm_insert(struct winvm_ctx *ctx, unsigned long base,
 			unsigned long end, unsigned long fp_end, u32 prot,
-			bool commit, bool large)
+			bool commit, bool large, bool watch)
 {
 	struct winvm_alloc *alloc;
 	int ret;
@@ -1187,6 +1327,9 @@ static int winvm_insert(struct winvm_ctx *ctx, unsigned long base,
 	alloc->fp_end = fp_end;
 	alloc->prot = prot;
 	alloc->large = large;
+	alloc->watch = watch;
+	if (watch)
+		WRITE_ONCE(ctx->watching, true);
 
 	down_write(&ctx->state_lock);
 	ret = winvm_allocs_set(ctx, base, alloc->fp_end, alloc, GFP_KERNEL);
@@ -1266,7 +1409,8 @@ static unsigned long winvm_arena_space(struct winvm_ctx *ctx,
  * allocations always get an arena of their own.
  */
 static long winvm_reserve_any(struct winvm_ctx *ctx, unsigned long len,
-			      u32 prot, bool commit, bool top_down, bool large)
+			      u32 prot, bool commit, bool top_down, bool large,
+			      bool watch)
 {
 	unsigned long fp = round_up(len, WINVM_GRANULARITY);
 	struct winvm_arena *arena;
@@ -1296,7 +1440,7 @@ static long winvm_reserve_any(struct winvm_ctx *ctx, unsigned long len,
 	}
 
 	ret = winvm_insert(ctx, base, base + len, base + fp, prot, commit,
-			   large);
+			   large, watch);
 	if (ret) {
 		winvm_arenas_trim(ctx, base, base + fp);
 		return ret;
@@ -1312,7 +1456,7 @@ static long winvm_reserve_any(struct winvm_ctx *ctx, unsigned long len,
  */
 static int winvm_reserve_at(struct winvm_ctx *ctx, unsigned long base,
 			    unsigned long end, u32 prot, bool commit,
-			    bool large)
+			    bool large, bool watch)
 {
 	MA_STATE(mas, &ctx->allocs, base, base);
 	unsigned long fp_end = round_up(end, WINVM_GRANULARITY);
@@ -1368,7 +1512,8 @@ static int winvm_reserve_at(struct winvm_ctx *ctx, unsigned long base,
 		pos = hole_end;
 	}
 
-	ret = winvm_insert(ctx, base, end, fp_end, prot, commit, large);
+	ret = winvm_insert(ctx, base, end, fp_end, prot, commit, large,
+			   watch);
 	if (ret)
 		goto err_destroy;
 	return 0;
@@ -1979,6 +2124,21 @@ out:
 }
 
 /*
+ * The first write to a page of a write-watched allocation since it was
+ * mapped: mark it, with the page still locked (see "Lock order").
+ */
+static vm_fault_t winvm_watch_fault(struct winvm_ctx *ctx,
+				    struct vm_fault *vmf)
+{
+	struct winvm_alloc *alloc = winvm_alloc_find(ctx, vmf->address);
+
+	if (!alloc || !alloc->watch || !winvm_watch_mark(ctx, vmf->address))
+		return VM_FAULT_LOCKED;
+	unlock_page(vmf->page);
+	return VM_FAULT_OOM;
+}
+
+/*
  * First write to a page mapped read-only: allowed if the page is writable.
  * A page armed as a guard page while mapped is being zapped by the arming
  * call: retry, so that the access faults afresh (the fault flags here no
@@ -1998,12 +2158,15 @@ static vm_fault_t winvm_page_mkwrite(struct vm_fault *vmf)
 	down_read(&ctx->state_lock);
 	entry = winvm_page_state(ctx, vmf->address);
 	verdict = winvm_access(vma, entry, vmf->flags | FAULT_FLAG_USER);
-	if (verdict == WINVM_MAP)
+	if (verdict == WINVM_MAP) {
 		ret = winvm_lock_page(vma->vm_file->f_mapping, vmf->page);
-	else if (verdict == WINVM_GUARD || verdict == WINVM_WAIT)
+		if (ret == VM_FAULT_LOCKED && READ_ONCE(ctx->watching))
+			ret = winvm_watch_fault(ctx, vmf);
+	} else if (verdict == WINVM_GUARD || verdict == WINVM_WAIT) {
 		ret = VM_FAULT_NOPAGE;
-	else
+	} else {
 		ret = VM_FAULT_SIGSEGV;
+	}
 	up_read(&ctx->state_lock);
 	return ret;
 }
@@ -2151,6 +2314,7 @@ static void winvm_ctx_free(struct kref *ref)
 
 	rbtree_postorder_for_each_entry_safe(arena, tmp, &ctx->arenas, node)
 		kfree(arena);
+	xa_destroy(&ctx->written);
 
 	fput(ctx->ledger);
 	if (ctx->large.backing)
@@ -2254,7 +2418,8 @@ static int winvm_ioctl_get_info(struct winvm_ctx *ctx, void __user *argp)
 	struct winvm_info info = {
 		.api_version	= WINVM_API_VERSION,
 		.page_size	= PAGE_SIZE,
-		.features	= WINVM_FEATURE_PARTIAL_RELEASE,
+		.features	= WINVM_FEATURE_PARTIAL_RELEASE |
+			  WINVM_FEATURE_WRITE_WATCH,
 		.granularity	= WINVM_GRANULARITY,
 		.min_address	= WINVM_MIN_ADDR,
 		.max_address	= ctx->max_addr,
@@ -2324,7 +2489,7 @@ static int winvm_ioctl_reset(struct winvm_ctx *ctx, void __user *argp,
 static int winvm_ioctl_alloc(struct winvm_ctx *ctx, void __user *argp)
 {
 	struct winvm_alloc_args args;
-	bool reserve, commit, top_down, large;
+	bool reserve, commit, top_down, large, watch;
 	unsigned long start, end;
 	struct winvm_alloc *alloc;
 	long base;
@@ -2341,7 +2506,10 @@ static int winvm_ioctl_alloc(struct winvm_ctx *ctx, void __user *argp)
 	reserve = (args.flags & WINVM_ALLOC_RESERVE) || (commit && !args.addr);
 	top_down = args.flags & WINVM_ALLOC_TOP_DOWN;
 	large = args.flags & WINVM_ALLOC_LARGE_PAGES;
+	watch = args.flags & WINVM_ALLOC_WRITE_WATCH;
 	if ((!reserve && !commit) || !args.size || !winvm_prot_valid(args.prot))
+		return -EINVAL;
+	if (watch && (!(args.flags & WINVM_ALLOC_RESERVE) || large))
 		return -EINVAL;
 	if (large && !winvm_large_args_valid(&args))
 		return -EINVAL;
@@ -2372,7 +2540,7 @@ static int winvm_ioctl_alloc(struct winvm_ctx *ctx, void __user *argp)
 	}
 	if (reserve && !start) {
 		base = winvm_reserve_any(ctx, end, args.prot, commit, top_down,
-					 large);
+					 large, watch);
 		ret = base < 0 ? base : 0;
 		if (!ret) {
 			start = base;
@@ -2380,7 +2548,7 @@ static int winvm_ioctl_alloc(struct winvm_ctx *ctx, void __user *argp)
 		}
 	} else if (reserve) {
 		ret = winvm_reserve_at(ctx, start, end, args.prot, commit,
-				       large);
+				       large, watch);
 	} else {
 		down_read(&ctx->state_lock);
 		alloc = winvm_alloc_find(ctx, start);
@@ -2592,6 +2760,101 @@ static int winvm_ioctl_lock(struct winvm_ctx *ctx, void __user *argp,
 	return 0;
 }
 
+/*
+ * Whether @len bytes at @uaddr can be written, found the way a write would
+ * find them (faulting pages in) but left as they are.
+ */
+static int winvm_probe_user(u64 uaddr, u64 len)
+{
+	u64 pos;
+	u8 byte;
+
+	if (!access_ok(u64_to_user_ptr(uaddr), len))
+		return -EFAULT;
+	for (pos = uaddr; pos < uaddr + len;
+	     pos = round_down(pos, PAGE_SIZE) + PAGE_SIZE) {
+		u8 __user *p = u64_to_user_ptr(pos);
+
+		if (get_user(byte, p) || put_user(byte, p))
+			return -EFAULT;
+	}
+	return 0;
+}
+
+static int winvm_ioctl_watch(struct winvm_ctx *ctx, void __user *argp)
+{
+	u64 addrs[WINVM_WATCH_BATCH];
+	struct winvm_watch_args args;
+	unsigned long start, end, pos;
+	struct winvm_alloc *alloc;
+	bool report, reset;
+	u64 left, len;
+	unsigned int n;
+	int ret;
+
+	if (copy_from_user(&args, argp, sizeof(args)))
+		return -EFAULT;
+	if (!args.flags || (args.flags & ~WINVM_WATCH_MASK) || args.pad)
+		return -EINVAL;
+	report = args.flags & WINVM_WATCH_REPORT;
+	reset = args.flags & WINVM_WATCH_RESET;
+	if (report && !args.count)
+		return -EINVAL;
+	ret = winvm_page_range(ctx, args.addr, args.size, &start, &end);
+	if (ret)
+		return ret;
+	/* Nothing changes unless every entry that may be written can be. */
+	if (report) {
+		len = min_t(u64, args.count, (end - start) >> PAGE_SHIFT) *
+		      sizeof(u64);
+		ret = winvm_probe_user(args.buf, len);
+		if (ret)
+			return ret;
+	}
+	if (copy_to_user(argp, &args, sizeof(args)))
+		return -EFAULT;
+
+	ret = winvm_lock_ops(ctx);
+	if (ret)
+		return ret;
+
+	down_read(&ctx->state_lock);
+	alloc = winvm_alloc_find(ctx, start);
+	if (!alloc || !alloc->watch || end > alloc->end)
+		ret = -EINVAL;
+	up_read(&ctx->state_lock);
+	if (ret)
+		goto out_unlock;
+
+	args.out_count = 0;
+	left = report ? args.count : U64_MAX;
+	for (pos = start; pos < end && left; left -= n) {
+		n = winvm_watch_collect(ctx, &pos, end, addrs,
+					min_t(u64, left, WINVM_WATCH_BATCH));
+		if (!n)
+			break;
+		if (report &&
+		    copy_to_user(u64_to_user_ptr(args.buf +
+						 args.out_count * sizeof(u64)),
+				 addrs, n * sizeof(u64))) {
+			ret = -EFAULT;
+			break;
+		}
+		if (reset)
+			winvm_watch_reset(ctx, addrs, n);
+		args.out_count += n;
+	}
+
+out_unlock:
+	mutex_unlock(&ctx->ops_lock);
+	if (ret)
+		return ret;
+
+	if (copy_to_user(argp, &args, sizeof(args)))
+		return -EFAULT;
+	return 0;
+}
+
 static long winvm_ioctl(struct file *file, unsigned int cmd, unsigned long parm)
 {
 	struct winvm_ctx *ctx = file->private_data;
@@ -2615,6 +2878,8 @@ static long winvm_ioctl(struct file *file, unsigned int cmd, unsigned long parm)
 		return winvm_ioctl_lock(ctx, argp, true);
 	case WINVM_IOC_UNLOCK:
 		return winvm_ioctl_lock(ctx, argp, false);
+	case WINVM_IOC_WATCH:
+		return winvm_ioctl_watch(ctx, argp);
 	default:
 		return -ENOIOCTLCMD;
 	}
@@ -2671,6 +2936,7 @@ static int winvm_open(struct inode *inode, struct file *file)
 	mt_set_external_lock(&ctx->pages, &ctx->state_lock);
 	ctx->arenas = RB_ROOT;
 	xa_init(&ctx->locked);
+	xa_init(&ctx->written);
 	mt_init_flags(&ctx->resets, MT_FLAGS_LOCK_EXTERN);
 	mt_set_external_lock(&ctx->resets, &ctx->ops_lock);
 

@@ -227,6 +227,32 @@ static int op_touch(int fd)
 	return try_write(base() + PAGE, 1) ? 0 : -EFAULT;
 }
 
+static int watched_committed(int fd)
+{
+	return wv_alloc(fd, WINDOW, 16 * PAGE, RES | COM | WINVM_ALLOC_WRITE_WATCH,
+			RW, NULL, NULL);
+}
+
+/* The first write to a write-watched page records it. */
+static int op_watched_touch(int fd)
+{
+	return try_write(base() + PAGE, 1) ? 0 : -EFAULT;
+}
+
+static int op_watch_reset(int fd)
+{
+	__u64 addrs[4];
+	struct winvm_watch_args a = {
+		.addr = WINDOW, .size = 16 * PAGE, .buf = (uintptr_t)addrs,
+		.count = 4, .flags = WINVM_WATCH_REPORT | WINVM_WATCH_RESET,
+	};
+
+	if (!try_write(base() + PAGE, 1) || !try_write(base() + 3 * PAGE, 1))
+		return -EFAULT;
+	return wv_ioctl(fd, WINVM_IOC_WATCH, &a) ?: a.out_count == 2 ? 0 :
+	       -EPROTO;
+}
+
 static int guard_prepared(int fd)
 {
 	struct winvm_protect_args a = {
@@ -259,6 +285,8 @@ static const struct scenario scenarios[] = {
 	{ "reset", reserve_committed, op_reset },
 	{ "first touch", reserve_committed, op_touch },
 	{ "guard hit", guard_prepared, op_guard },
+	{ "write-watched first write", watched_committed, op_watched_touch },
+	{ "write watch reset", watched_committed, op_watch_reset },
 };
 
 enum { CONSISTENT, INCONSISTENT, NOT_REACHED, BROKEN };

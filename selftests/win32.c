@@ -252,18 +252,6 @@ TEST_F(win32, bad_allocation_types)
 	EXPECT_EQ(ERROR_INVALID_PARAMETER, GetLastError());
 }
 
-/* 25: MEM_WRITE_WATCH needs MEM_RESERVE; write watching is not done yet. */
-TEST_F(win32, write_watch_not_supported)
-{
-	SetLastError(UNTOUCHED);
-	EXPECT_EQ(NULL, VirtualAlloc(NULL, P, MEM_WRITE_WATCH | MEM_COMMIT,
-				     PAGE_READWRITE));
-	EXPECT_EQ(ERROR_INVALID_PARAMETER, GetLastError());
-	EXPECT_EQ(NULL, VirtualAlloc(NULL, P, MEM_WRITE_WATCH | MEM_RESERVE,
-				     PAGE_NOACCESS));
-	EXPECT_EQ(ERROR_NOT_SUPPORTED, GetLastError());
-}
-
 /* 17: MEM_COMMIT alone with no address reserves and commits. */
 TEST_F(win32, commit_without_reserve)
 {

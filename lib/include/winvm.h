@@ -413,6 +413,12 @@ WINBASEAPI BOOL WINAPI VirtualProtectEx(HANDLE hProcess, LPVOID lpAddress,
 					PDWORD lpflOldProtect);
 WINBASEAPI BOOL WINAPI VirtualLock(LPVOID lpAddress, SIZE_T dwSize);
 WINBASEAPI BOOL WINAPI VirtualUnlock(LPVOID lpAddress, SIZE_T dwSize);
+WINBASEAPI UINT WINAPI GetWriteWatch(DWORD dwFlags, PVOID lpBaseAddress,
+				     SIZE_T dwRegionSize, PVOID *lpAddresses,
+				     ULONG_PTR *lpdwCount,
+				     LPDWORD lpdwGranularity);
+WINBASEAPI UINT WINAPI ResetWriteWatch(LPVOID lpBaseAddress,
+				       SIZE_T dwRegionSize);
 WINBASEAPI void WINAPI GetSystemInfo(LPSYSTEM_INFO lpSystemInfo);
 WINBASEAPI void WINAPI GetNativeSystemInfo(LPSYSTEM_INFO lpSystemInfo);
 WINBASEAPI SIZE_T WINAPI GetLargePageMinimum(void);

@@ -24,6 +24,7 @@
 /* Features reported by WINVM_IOC_GET_INFO. */
 #define WINVM_FEATURE_PARTIAL_RELEASE	0x1ULL
 #define WINVM_FEATURE_LARGE_PAGES	0x2ULL
+#define WINVM_FEATURE_WRITE_WATCH	0x4ULL
 
 /*
  * Page protection. A committed page holds a subset of READ, WRITE and EXEC;
@@ -84,10 +85,18 @@
 #define WINVM_ALLOC_RESET	0x8
 #define WINVM_ALLOC_RESET_UNDO	0x10
 #define WINVM_ALLOC_LARGE_PAGES	0x20
+#define WINVM_ALLOC_WRITE_WATCH	0x40
 
 #define WINVM_ALLOC_MASK	(WINVM_ALLOC_RESERVE | WINVM_ALLOC_COMMIT | \
 				 WINVM_ALLOC_TOP_DOWN | WINVM_ALLOC_RESET | \
-				 WINVM_ALLOC_RESET_UNDO | WINVM_ALLOC_LARGE_PAGES)
+				 WINVM_ALLOC_RESET_UNDO | \
+				 WINVM_ALLOC_LARGE_PAGES | WINVM_ALLOC_WRITE_WATCH)
+
+/* WINVM_IOC_WATCH flags: one or both. */
+#define WINVM_WATCH_REPORT	0x1
+#define WINVM_WATCH_RESET	0x2
+
+#define WINVM_WATCH_MASK	(WINVM_WATCH_REPORT | WINVM_WATCH_RESET)
 
 /* WINVM_IOC_FREE flags: exactly one must be given. */
 #define WINVM_FREE_DECOMMIT	0x1
@@ -168,11 +177,17 @@ struct winvm_info {
  * Like any shmem huge page, an idle large page may still be split and
  * swapped out under memory pressure (WINVM_IOC_LOCK keeps it resident).
  *
+ * WINVM_ALLOC_WRITE_WATCH (with RESERVE, not with LARGE_PAGES) makes the
+ * reservation write-watched: the pages written since the last reset are
+ * reported by WINVM_IOC_WATCH. Decommitting a written page does not clear
+ * its mark; releasing it does.
+ *
  * With WINVM_ALLOC_RESET or WINVM_ALLOC_RESET_UNDO (alone), @prot is
  * ignored and the pages touched by [@addr, @addr + @size) must lie in one
  * allocation; RESET_UNDO also needs them all committed.
  *
  * Errors: EINVAL for unknown flags, RESET or RESET_UNDO with other flags,
+ * WRITE_WATCH without RESERVE or with LARGE_PAGES,
  * an invalid protection (unknown bits, WRITE without READ, GUARD or a cache
  * attribute on an inaccessible page, GUARD with a cache attribute, both
  * cache attributes), a zero or overflowing size, an address outside
@@ -320,6 +335,47 @@ struct winvm_lock_args {
 	__u64 out_size;
 };
 
+/**
+ * struct winvm_watch_args - report and reset the written pages of a range
+ * @addr: in: start address.
+ * @size: in: size in bytes, not zero.
+ * @buf: in: user address of an array of @count __u64 that receives the
+ *	addresses of written pages (WINVM_WATCH_REPORT).
+ * @count: in: capacity of @buf in entries; not zero with
+ *	WINVM_WATCH_REPORT, ignored without.
+ * @flags: in: WINVM_WATCH_REPORT, WINVM_WATCH_RESET or both.
+ * @pad: must be zero.
+ * @out_count: out: number of pages reported, or with WINVM_WATCH_RESET
+ *	alone, reset.
+ *
+ * The pages touched by [@addr, @addr + @size) must lie in one allocation
+ * made with WINVM_ALLOC_WRITE_WATCH. A page is written once anything
+ * writes to it, the program or the kernel on its behalf (read(2) into it),
+ * after its allocation was made or its mark was last reset.
+ *
+ * REPORT stores the addresses of the range's written pages, lowest first,
+ * in @buf, at most @count of them. RESET clears the marks of the pages
+ * reported, or without REPORT, of every page in the range. The pages
+ * behind the last one reported are left as they are; a write that races
+ * with the call is either reported by it or marks its page afresh. Every
+ * entry of @buf the call may store (@count, or the pages of the range if
+ * fewer) is checked writable before anything is done.
+ *
+ * Errors: EINVAL for no or unknown flags, a non-zero @pad, @count 0 with
+ * REPORT, a zero, overflowing or out-of-range size, or a range that is not
+ * inside one write-watched allocation; EFAULT (also for @buf); EINTR;
+ * EPERM.
+ */
+struct winvm_watch_args {
+	__u64 addr;
+	__u64 size;
+	__u64 buf;
+	__u64 count;
+	__u32 flags;
+	__u32 pad;
+	__u64 out_count;
+};
+
 #define WINVM_IOC_GET_INFO	_IOR('W', 0x80, struct winvm_info)
 #define WINVM_IOC_ALLOC		_IOWR('W', 0x81, struct winvm_alloc_args)
 #define WINVM_IOC_FREE		_IOWR('W', 0x82, struct winvm_free_args)
@@ -327,5 +383,6 @@ struct winvm_lock_args {
 #define WINVM_IOC_PROTECT	_IOWR('W', 0x84, struct winvm_protect_args)
 #define WINVM_IOC_LOCK		_IOWR('W', 0x85, struct winvm_lock_args)
 #define WINVM_IOC_UNLOCK	_IOWR('W', 0x86, struct winvm_lock_args)
+#define WINVM_IOC_WATCH		_IOWR('W', 0x87, struct winvm_watch_args)
 
 #endif /* __LINUX_WINVM_H */
