@@ -30,7 +30,7 @@
 #define WINVM_GRANULARITY	0x10000UL
 
 /* Until the module says otherwise: the x86-64 4-level user address limit. */
-#define WINVM_DEFAULT_MAX_ADDRESS	0x7fffffffefffUL
+#define WINVM_DEFAULT_MAX_ADDRESS	0x7ffffffeffffUL
 
 static __thread DWORD last_error;
 

@@ -2885,6 +2885,11 @@ static long winvm_ioctl(struct file *file, unsigned int cmd, unsigned long parm)
 	}
 }
 
+/*
+ * The highest address an allocation may cover: as on Windows, the end of
+ * the last whole 64 KiB block of user space (0x7ffffffeffff on x86-64),
+ * so that every reservation's footprint fits below the top.
+ */
 static unsigned long winvm_max_addr(struct mm_struct *mm)
 {
 	unsigned long top = mm->task_size;
@@ -2892,7 +2897,7 @@ static unsigned long winvm_max_addr(struct mm_struct *mm)
 #ifdef DEFAULT_MAP_WINDOW
 	top = min_t(unsigned long, top, DEFAULT_MAP_WINDOW);
 #endif
-	return round_down(top, PAGE_SIZE) - 1;
+	return round_down(top, WINVM_GRANULARITY) - 1;
 }
 
 static int winvm_open(struct inode *inode, struct file *file)

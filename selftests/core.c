@@ -92,7 +92,7 @@ TEST_F(winvm, get_info)
 	EXPECT_EQ(PAGE, info.page_size);
 	EXPECT_EQ(GRAN, info.granularity);
 	EXPECT_EQ(0x10000, info.min_address);
-	EXPECT_EQ(0x7fffffffefffULL, info.max_address);
+	EXPECT_EQ(0x7ffffffeffffULL, info.max_address);
 	EXPECT_TRUE(info.features & WINVM_FEATURE_PARTIAL_RELEASE);
 }
 

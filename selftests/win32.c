@@ -414,6 +414,26 @@ TEST_F(win32, address_limits)
 	EXPECT_EQ(ERROR_INVALID_PARAMETER, GetLastError());
 }
 
+/* The last 64 KiB block below lpMaximumApplicationAddress can be had. */
+TEST_F(win32, last_block)
+{
+	MEMORY_BASIC_INFORMATION mbi;
+	SYSTEM_INFO si;
+	char *last;
+
+	GetSystemInfo(&si);
+	ASSERT_EQ(0xffff, (uintptr_t)si.lpMaximumApplicationAddress & 0xffff);
+	last = (char *)si.lpMaximumApplicationAddress + 1 - G;
+	ASSERT_EQ(sizeof(mbi), VirtualQuery(last, &mbi, sizeof(mbi)));
+	if (mbi.State != MEM_FREE)
+		SKIP(return, "the stack or another mapping holds the last block");
+	EXPECT_EQ(G, mbi.RegionSize);
+	ASSERT_EQ(last, VirtualAlloc(last, G, MEM_RESERVE | MEM_COMMIT,
+				     PAGE_READWRITE));
+	last[G - 1] = 1;
+	EXPECT_TRUE(VirtualFree(last, 0, MEM_RELEASE));
+}
+
 /*
  * 38: a free address queries as MEM_FREE with PAGE_NOACCESS, the region
  * reaching exactly to the next allocation.
@@ -715,7 +735,7 @@ TEST_F(win32, system_info)
 	EXPECT_EQ(0, si.wReserved);
 	EXPECT_EQ(P, si.dwPageSize);
 	EXPECT_EQ((LPVOID)0x10000, si.lpMinimumApplicationAddress);
-	EXPECT_EQ((LPVOID)0x7fffffffefffULL, si.lpMaximumApplicationAddress);
+	EXPECT_EQ((LPVOID)0x7ffffffeffffULL, si.lpMaximumApplicationAddress);
 	EXPECT_EQ(sysconf(_SC_NPROCESSORS_ONLN), si.dwNumberOfProcessors);
 	EXPECT_EQ(((DWORD_PTR)1 << si.dwNumberOfProcessors) - 1,
 		  si.dwActiveProcessorMask);

@@ -123,7 +123,9 @@
  * @features: WINVM_FEATURE_* bits the module implements.
  * @granularity: alignment of reservation bases, in bytes (64 KiB).
  * @min_address: lowest address an allocation may start at.
- * @max_address: highest address an allocation may cover (inclusive).
+ * @max_address: highest address an allocation may cover (inclusive): the
+ *	end of the last whole granule of user space, as on Windows
+ *	(0x7ffffffeffff on x86-64).
  * @large_page_size: size of a large page in bytes (the PMD size, 2 MiB on
  *	x86_64) when WINVM_FEATURE_LARGE_PAGES is set, else 0.
  *
