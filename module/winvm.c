@@ -752,7 +752,9 @@ static bool winvm_vma_is_ours(struct winvm_ctx *ctx,
 /*
  * vm_mmap() a range of a store's view at offset == address. With
  * @replace, the range must already be winvm's and is re-created with the
- * new exec permission; otherwise it must be free.
+ * new exec permission; otherwise it must be free. After mlockall(MCL_FUTURE)
+ * a map beyond RLIMIT_MEMLOCK fails with -EAGAIN, which to winvm's callers
+ * means a guard page: it is reported as the shortage it is.
  */
 static int winvm_map(struct winvm_ctx *ctx, struct winvm_store *store,
 		     unsigned long start, unsigned long len, bool exec,
@@ -770,6 +772,8 @@ static int winvm_map(struct winvm_ctx *ctx, struct winvm_store *store,
 	addr = vm_mmap(store->view, start, len, prot, flags, start);
 	WRITE_ONCE(ctx->internal, NULL);
 
+	if ((long)addr == -EAGAIN)
+		return -ENOMEM;
 	if (IS_ERR_VALUE(addr))
 		return (long)addr;
 	if (WARN_ON_ONCE(addr != start))

@@ -6,6 +6,8 @@
  */
 #include <pthread.h>
 #include <stddef.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -762,6 +764,43 @@ TEST_F(win32, last_error_per_thread)
 	ASSERT_EQ(0, pthread_join(t, &ret));
 	EXPECT_EQ(1234, (uintptr_t)ret);
 	EXPECT_EQ(42, GetLastError());
+}
+
+/*
+ * After mlockall(MCL_FUTURE) without CAP_IPC_LOCK, mappings beyond
+ * RLIMIT_MEMLOCK fail: a reservation that fits still works (in an arena of
+ * its own size), one that does not fails with ERROR_NOT_ENOUGH_MEMORY, not
+ * with a guard-page status.
+ */
+TEST_F(win32, mlockall_future)
+{
+	struct rlimit rl = { 1 << 20, 1 << 20 };
+	int status;
+	pid_t pid;
+
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		char *p;
+
+		if (setrlimit(RLIMIT_MEMLOCK, &rl) ||
+		    (getuid() == 0 && setuid(65534)) || mlockall(MCL_FUTURE))
+			_exit(10);
+		p = VirtualAlloc(NULL, P, MEM_RESERVE | MEM_COMMIT,
+				 PAGE_READWRITE);
+		if (!p)
+			_exit(11);
+		p[P - 1] = 1;
+		SetLastError(UNTOUCHED);
+		if (VirtualAlloc(NULL, 4 << 20, MEM_RESERVE, PAGE_READWRITE))
+			_exit(12);
+		if (GetLastError() != ERROR_NOT_ENOUGH_MEMORY)
+			_exit(13);
+		_exit(VirtualFree(p, 0, MEM_RELEASE) ? 0 : 14);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_TRUE(WIFEXITED(status)) TH_LOG("status %#x", status);
+	EXPECT_EQ(0, WEXITSTATUS(status));
 }
 
 /* A forked child gets its own context; the parent's memory stays its own. */
