@@ -151,34 +151,39 @@ static int device(void)
 
 /*
  * EPERM on @fd: if it is the parent's, in a child the fork handlers did not
- * run in, drop it for a new one. True if there is one to retry with.
+ * run in, drop it for a new one. True if there is one to retry with: also
+ * when another thread of the child replaced it first (its new fd may even
+ * have the same number, but it was opened by this process).
  */
-static bool forked_behind_our_back(int fd)
+static bool forked_behind_our_back(int fd, pid_t opener)
 {
-	bool stale;
+	pid_t self = getpid();
+	bool retry;
 
 	pthread_mutex_lock(&dev.lock);
-	stale = dev.fd == fd && dev.pid != getpid();
-	if (stale) {
+	retry = opener != self;
+	if (retry && dev.fd == fd && dev.pid == opener) {
 		close(fd);
 		__atomic_store_n(&dev.fd, -1, __ATOMIC_RELEASE);
 	}
 	pthread_mutex_unlock(&dev.lock);
-	return stale;
+	return retry;
 }
 
 /* ioctl on the device: 0, or -1 with the Win32 error set. */
 static int winvm_call(unsigned long cmd, void *arg)
 {
 	int fd = device();
+	pid_t opener;
 
 	if (fd < 0) {
 		SetLastError(errno_to_win32(-fd));
 		return -1;
 	}
+	opener = __atomic_load_n(&dev.pid, __ATOMIC_RELAXED);
 	if (!ioctl(fd, cmd, arg))
 		return 0;
-	if (errno == EPERM && forked_behind_our_back(fd)) {
+	if (errno == EPERM && forked_behind_our_back(fd, opener)) {
 		fd = device();
 		if (fd >= 0 && !ioctl(fd, cmd, arg))
 			return 0;
@@ -413,6 +418,9 @@ BOOL WINAPI VirtualFree(LPVOID lpAddress, SIZE_T dwSize, DWORD dwFreeType)
 BOOL WINAPI VirtualFreeEx(HANDLE hProcess, LPVOID lpAddress, SIZE_T dwSize,
 			  DWORD dwFreeType)
 {
+	/* Checked before the NT call, so before the handle (case 14). */
+	if (dwFreeType == MEM_RELEASE && dwSize)
+		return fail(ERROR_INVALID_PARAMETER);
 	if (!is_current_process(hProcess))
 		return fail(ERROR_INVALID_HANDLE);
 	return VirtualFree(lpAddress, dwSize, dwFreeType);

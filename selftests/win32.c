@@ -305,6 +305,10 @@ TEST_F(win32, ex_variants_handles)
 	SetLastError(UNTOUCHED);
 	EXPECT_FALSE(VirtualFreeEx(NULL, a, 0, MEM_RELEASE));
 	EXPECT_EQ(ERROR_INVALID_HANDLE, GetLastError());
+	/* 14: a size with MEM_RELEASE is refused before the handle is seen. */
+	SetLastError(UNTOUCHED);
+	EXPECT_FALSE(VirtualFreeEx(NULL, a, 1, MEM_RELEASE));
+	EXPECT_EQ(ERROR_INVALID_PARAMETER, GetLastError());
 	EXPECT_TRUE(VirtualFreeEx(GetCurrentProcess(), a, 0, MEM_RELEASE));
 }
 
