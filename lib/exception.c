@@ -27,6 +27,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -93,6 +94,9 @@ static __thread struct {
 
 static __thread bool thread_ready;
 static pthread_key_t altstack_key;
+
+/* Where a fault inside winvm_try() goes back to, in this thread. */
+static __thread sigjmp_buf *try_env;
 
 static int fault_index(int sig)
 {
@@ -519,6 +523,10 @@ static void on_fault(int sig, siginfo_t *si, void *ucv)
 	CONTEXT ctx;
 	LONG ret;
 
+	/* A memory fault of winvm_try()'s function ends it, unseen. */
+	if (try_env && si->si_code > 0 && (sig == SIGSEGV || sig == SIGBUS))
+		siglongjmp(*try_env, 1);
+
 	carrier = make_record(sig, si, uc, &rec);
 	if (carrier == FOREIGN) {
 		if (!chain(sig, si, ucv, true))
@@ -554,6 +562,45 @@ static void on_fault(int sig, siginfo_t *si, void *ucv)
 	}
 out:
 	errno = saved_errno;
+}
+
+/*
+ * The handler is installed with an empty mask and SA_NODEFER, so leaving
+ * it by siglongjmp() needs no mask restored: sigsetjmp() saves none, and
+ * costs no system call.
+ */
+bool winvm_try(void (*fn)(void *arg), void *arg)
+{
+	sigjmp_buf env, *outer = try_env;
+
+	if (sigsetjmp(env, 0)) {
+		try_env = outer;
+		return false;
+	}
+	try_env = &env;
+	fn(arg);
+	try_env = outer;
+	return true;
+}
+
+struct copy {
+	void *dst;
+	const void *src;
+	size_t n;
+};
+
+static void copy_fn(void *arg)
+{
+	struct copy *c = arg;
+
+	memcpy(c->dst, c->src, c->n);
+}
+
+bool winvm_copy(void *dst, const void *src, size_t n)
+{
+	struct copy c = { dst, src, n };
+
+	return winvm_try(copy_fn, &c);
 }
 
 /*

@@ -19,6 +19,18 @@
  */
 void winvm_thread_setup(void);
 
+/*
+ * Run @fn(@arg), as Windows runs a system call's accesses to the caller's
+ * buffers: true if it completed, false if one of its memory accesses
+ * faulted (SIGSEGV or SIGBUS; a guard page it touches is consumed, as on
+ * Windows), in which case it was cut short there. @fn must take no lock
+ * and allocate nothing. No vectored handler sees such a fault.
+ */
+bool winvm_try(void (*fn)(void *arg), void *arg);
+
+/* Copy @n bytes to or from a caller's buffer: false if it faulted. */
+bool winvm_copy(void *dst, const void *src, size_t n);
+
 /* Set the last error to @code and return FALSE (0), for failing calls. */
 static inline int winvm_fail(DWORD code)
 {

@@ -484,7 +484,8 @@ SIZE_T WINAPI VirtualQuery(LPCVOID lpAddress,
 		mbi.Protect = PAGE_NOACCESS;
 		break;
 	}
-	*lpBuffer = mbi;
+	if (!winvm_copy(lpBuffer, &mbi, sizeof(mbi)))
+		return fail(ERROR_NOACCESS);
 	return sizeof(mbi);
 }
 
@@ -495,22 +496,23 @@ BOOL WINAPI VirtualProtect(LPVOID lpAddress, SIZE_T dwSize, DWORD flNewProtect,
 		.addr = (uintptr_t)lpAddress,
 		.size = dwSize,
 	};
-	DWORD err;
+	DWORD err, old = PAGE_NOACCESS;
 
-	/* As on Windows, a failure reports PAGE_NOACCESS as the old value. */
+	/*
+	 * As on Windows, a failure reports PAGE_NOACCESS as the old value: it
+	 * goes in first, which also finds an unwritable pointer before
+	 * anything changes.
+	 */
 	err = protect_to_prot(flNewProtect, &args.prot);
-	if (!err && !lpflOldProtect)
+	if ((!lpflOldProtect || !winvm_copy(lpflOldProtect, &old, sizeof(old))) &&
+	    !err)
 		err = ERROR_NOACCESS;
-	if (err) {
-		if (lpflOldProtect)
-			*lpflOldProtect = PAGE_NOACCESS;
+	if (err)
 		return fail(err);
-	}
-	if (winvm_call(WINVM_IOC_PROTECT, &args)) {
-		*lpflOldProtect = PAGE_NOACCESS;
+	if (winvm_call(WINVM_IOC_PROTECT, &args))
 		return FALSE;
-	}
-	*lpflOldProtect = prot_to_protect(args.out_old_prot);
+	old = prot_to_protect(args.out_old_prot);
+	winvm_copy(lpflOldProtect, &old, sizeof(old));
 	return TRUE;
 }
 
@@ -534,9 +536,18 @@ BOOL WINAPI VirtualUnlock(LPVOID lpAddress, SIZE_T dwSize)
 	return !winvm_call(WINVM_IOC_UNLOCK, &args);
 }
 
+/* Whether the caller's @n (<= 8) bytes at @p can be written; kept as is. */
+static bool writable(void *p, size_t n)
+{
+	uint64_t v;
+
+	return p && winvm_copy(&v, p, n) && winvm_copy(p, &v, n);
+}
+
 /*
  * Write watch: the module keeps the marks and checks the range; the
- * pointers and the count are checked here, in the order Windows does.
+ * pointers and the count are checked here, in the order Windows does, and
+ * before anything is reset.
  */
 UINT WINAPI GetWriteWatch(DWORD dwFlags, PVOID lpBaseAddress,
 			  SIZE_T dwRegionSize, PVOID *lpAddresses,
@@ -553,19 +564,19 @@ UINT WINAPI GetWriteWatch(DWORD dwFlags, PVOID lpBaseAddress,
 		SetLastError(ERROR_INVALID_PARAMETER);
 		return ~0u;
 	}
-	if (!lpdwCount) {
-		SetLastError(ERROR_NOACCESS);
-		return ~0u;
-	}
-	if (!*lpdwCount) {
-		SetLastError(ERROR_INVALID_PARAMETER);
-		return ~0u;
-	}
-	if (!lpAddresses || !lpdwGranularity) {
+	if (!writable(lpdwCount, sizeof(*lpdwCount))) {
 		SetLastError(ERROR_NOACCESS);
 		return ~0u;
 	}
 	args.count = *lpdwCount;
+	if (!args.count) {
+		SetLastError(ERROR_INVALID_PARAMETER);
+		return ~0u;
+	}
+	if (!lpAddresses || !writable(lpdwGranularity, sizeof(*lpdwGranularity))) {
+		SetLastError(ERROR_NOACCESS);
+		return ~0u;
+	}
 	if (dwFlags & WRITE_WATCH_FLAG_RESET)
 		args.flags |= WINVM_WATCH_RESET;
 	if (winvm_call(WINVM_IOC_WATCH, &args))
@@ -590,9 +601,11 @@ BOOL WINAPI VirtualProtectEx(HANDLE hProcess, LPVOID lpAddress, SIZE_T dwSize,
 			     DWORD flNewProtect, PDWORD lpflOldProtect)
 {
 	if (!is_current_process(hProcess)) {
+		DWORD old = PAGE_NOACCESS;
+
 		/* Any failure reports PAGE_NOACCESS (case 32). */
 		if (lpflOldProtect)
-			*lpflOldProtect = PAGE_NOACCESS;
+			winvm_copy(lpflOldProtect, &old, sizeof(old));
 		return fail(ERROR_INVALID_HANDLE);
 	}
 	return VirtualProtect(lpAddress, dwSize, flNewProtect, lpflOldProtect);

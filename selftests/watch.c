@@ -462,6 +462,20 @@ TEST_F(watch, unwritable_buffer_changes_nothing)
 	EXPECT_EQ(1, count);
 	EXPECT_EQ(self->base + 3 * P, edge[P / sizeof(PVOID) - 1]);
 
+	/* A count or granularity the caller cannot write: the same. */
+	SetLastError(UNTOUCHED);
+	EXPECT_EQ(~0u, GetWriteWatch(WRITE_WATCH_FLAG_RESET, self->base,
+				     NPAGES * P, self->res,
+				     (ULONG_PTR *)(edge + P / sizeof(PVOID)),
+				     &gran));
+	EXPECT_EQ(ERROR_NOACCESS, GetLastError());
+	count = NPAGES;
+	SetLastError(UNTOUCHED);
+	EXPECT_EQ(~0u, GetWriteWatch(WRITE_WATCH_FLAG_RESET, self->base,
+				     NPAGES * P, self->res, &count,
+				     (ULONG *)(edge + P / sizeof(PVOID))));
+	EXPECT_EQ(ERROR_NOACCESS, GetLastError());
+
 	ASSERT_EQ(0, get(self, 0, self->base, NPAGES * P, NPAGES));
 	ASSERT_EQ(1, self->count);
 	EXPECT_EQ(self->base + 3 * P, self->res[0]);

@@ -6,6 +6,7 @@
  */
 #include <pthread.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -872,6 +873,40 @@ TEST_F(win32, raw_fork_child_context)
 	EXPECT_EQ(0, WEXITSTATUS(status));
 	EXPECT_EQ(7, a[0]);
 	EXPECT_TRUE(VirtualFree(a, 0, MEM_RELEASE));
+}
+
+/*
+ * 30, generalised: an output the caller cannot write fails the call with
+ * ERROR_NOACCESS, before anything changes.
+ */
+TEST_F(win32, unwritable_outputs)
+{
+	char *p = VirtualAlloc(NULL, P, MEM_RESERVE | MEM_COMMIT,
+			       PAGE_READWRITE);
+	char *ro = VirtualAlloc(NULL, P, MEM_RESERVE | MEM_COMMIT,
+				PAGE_READONLY);
+	MEMORY_BASIC_INFORMATION mbi;
+
+	ASSERT_NE(NULL, p);
+	ASSERT_NE(NULL, ro);
+	SetLastError(UNTOUCHED);
+	EXPECT_EQ(0, VirtualQuery(p, (MEMORY_BASIC_INFORMATION *)ro,
+				  sizeof(mbi)));
+	EXPECT_EQ(ERROR_NOACCESS, GetLastError());
+
+	SetLastError(UNTOUCHED);
+	EXPECT_FALSE(VirtualProtect(p, P, PAGE_NOACCESS, (DWORD *)ro));
+	EXPECT_EQ(ERROR_NOACCESS, GetLastError());
+	query(p, &mbi);
+	EXPECT_EQ(PAGE_READWRITE, mbi.Protect);
+	p[0] = 1;
+
+	SetLastError(UNTOUCHED);
+	EXPECT_FALSE(VirtualProtect(p, P, PAGE_NOACCESS,
+				    (DWORD *)0xdeadbeef));
+	EXPECT_EQ(ERROR_NOACCESS, GetLastError());
+	EXPECT_TRUE(VirtualFree(ro, 0, MEM_RELEASE));
+	EXPECT_TRUE(VirtualFree(p, 0, MEM_RELEASE));
 }
 
 TEST_HARNESS_MAIN
