@@ -30,7 +30,8 @@ KTOOL_FILES := tools/testing/selftests/kselftest_harness.h \
 	       scripts/checkpatch.pl scripts/spelling.txt \
 	       scripts/const_structs.checkpatch scripts/kernel-doc
 
-LIB_SRC := lib/winvm.c lib/exception.c lib/heap.c lib/global.c lib/memory.c
+LIB_SRC := lib/winvm.c lib/exception.c lib/heap.c lib/global.c lib/memory.c \
+	   lib/process.c
 LIB_HDR := lib/include/winvm.h lib/include/windows.h lib/internal.h \
 	   uapi/linux/winvm.h
 LIB_OBJ := $(patsubst lib/%.c,$(BUILD)/lib/%.o,$(LIB_SRC))

@@ -875,6 +875,252 @@ TEST_F(win32, raw_fork_child_context)
 	EXPECT_TRUE(VirtualFree(a, 0, MEM_RELEASE));
 }
 
+/* A vectored handler that counts what reaches it. */
+static volatile int veh_calls;
+
+static LONG CALLBACK count_veh(EXCEPTION_POINTERS *ep)
+{
+	veh_calls++;
+	return EXCEPTION_CONTINUE_SEARCH;
+}
+
+/* 79: IsBad*Ptr, with the values Windows gives. */
+TEST_F(win32, is_bad_ptr)
+{
+	PVOID h = AddVectoredExceptionHandler(1, count_veh);
+	char *r = VirtualAlloc(NULL, 3 * P, MEM_RESERVE, PAGE_READWRITE);
+	int stackvar = 5;
+
+	ASSERT_NE(NULL, h);
+	ASSERT_NE(NULL, r);
+	ASSERT_EQ(r, VirtualAlloc(r, P, MEM_COMMIT, PAGE_READWRITE));
+	ASSERT_EQ(r + P, VirtualAlloc(r + P, P, MEM_COMMIT, PAGE_READONLY));
+	r[7] = 9;
+	veh_calls = 0;
+	SetLastError(UNTOUCHED);
+
+	EXPECT_FALSE(IsBadReadPtr(NULL, 0));
+	EXPECT_TRUE(IsBadReadPtr(NULL, 1));
+	EXPECT_FALSE(IsBadReadPtr((void *)0xdeadbeef, 0));
+	EXPECT_TRUE(IsBadReadPtr((void *)0xdeadbeef, 1));
+	EXPECT_FALSE(IsBadReadPtr(&stackvar, 1));
+	EXPECT_FALSE(IsBadReadPtr(r, 2 * P));		/* RW then RO */
+	EXPECT_TRUE(IsBadReadPtr(r + 2 * P, 4));	/* reserved */
+	EXPECT_TRUE(IsBadReadPtr(r + P, P + 1));	/* runs into it */
+	EXPECT_TRUE(IsBadReadPtr(r, ~(UINT_PTR)0));	/* wraps */
+
+	EXPECT_FALSE(IsBadWritePtr(NULL, 0));
+	EXPECT_TRUE(IsBadWritePtr(NULL, 1));
+	EXPECT_FALSE(IsBadWritePtr((void *)0xdeadbeef, 0));
+	EXPECT_TRUE(IsBadWritePtr((void *)0xdeadbeef, 1));
+	EXPECT_FALSE(IsBadWritePtr(&stackvar, sizeof(stackvar)));
+	EXPECT_FALSE(IsBadWritePtr(r, P));
+	EXPECT_TRUE(IsBadWritePtr(r, P + 1));		/* the RO page */
+	EXPECT_TRUE(IsBadWritePtr(r + 2 * P, 4));
+	EXPECT_FALSE(IsBadHugeWritePtr(r, P));
+	EXPECT_TRUE(IsBadHugeReadPtr(r + 2 * P, 1));
+
+	EXPECT_TRUE(IsBadCodePtr(NULL));
+	EXPECT_TRUE(IsBadCodePtr((FARPROC)0xdeadbeef));
+	EXPECT_FALSE(IsBadCodePtr((FARPROC)&stackvar));
+
+	/* The probes change nothing and no handler sees their faults. */
+	EXPECT_EQ(5, stackvar);
+	EXPECT_EQ(9, r[7]);
+	EXPECT_EQ(0, veh_calls);
+	EXPECT_EQ(UNTOUCHED, GetLastError());
+	EXPECT_TRUE(RemoveVectoredExceptionHandler(h));
+	EXPECT_TRUE(VirtualFree(r, 0, MEM_RELEASE));
+}
+
+/* As on Windows, a probe that meets a guard page consumes it. */
+TEST_F(win32, is_bad_ptr_guard)
+{
+	MEMORY_BASIC_INFORMATION mbi;
+	char *g = VirtualAlloc(NULL, P, MEM_RESERVE | MEM_COMMIT,
+			       PAGE_READWRITE | PAGE_GUARD);
+
+	ASSERT_NE(NULL, g);
+	EXPECT_TRUE(IsBadReadPtr(g, 1));
+	query(g, &mbi);
+	EXPECT_EQ(PAGE_READWRITE, mbi.Protect);
+	EXPECT_FALSE(IsBadReadPtr(g, 1));
+	EXPECT_TRUE(VirtualFree(g, 0, MEM_RELEASE));
+}
+
+/* IsBadStringPtr reads up to the terminator or the limit, whichever first. */
+TEST_F(win32, is_bad_string_ptr)
+{
+	char *r = VirtualAlloc(NULL, 2 * P, MEM_RESERVE, PAGE_READWRITE);
+	WCHAR *w;
+	char *s;
+
+	ASSERT_NE(NULL, r);
+	ASSERT_EQ(r, VirtualAlloc(r, P, MEM_COMMIT, PAGE_READWRITE));
+	s = r + P - 3;			/* "ab" then the page ends */
+	s[0] = 'a';
+	s[1] = 'b';
+	s[2] = 'c';
+	EXPECT_TRUE(IsBadStringPtrA(NULL, 5));
+	EXPECT_FALSE(IsBadStringPtrA("abc", 100));
+	EXPECT_FALSE(IsBadStringPtrA(s, 3));
+	EXPECT_TRUE(IsBadStringPtrA(s, 4));
+	s[1] = 0;
+	EXPECT_FALSE(IsBadStringPtrA(s, 100));
+
+	w = (WCHAR *)(r + P - 4);
+	w[0] = 'x';
+	w[1] = 'y';
+	EXPECT_FALSE(IsBadStringPtrW(w, 2));
+	EXPECT_TRUE(IsBadStringPtrW(w, 3));
+	w[1] = 0;
+	EXPECT_FALSE(IsBadStringPtrW(w, 3));
+	EXPECT_TRUE(IsBadStringPtrW(NULL, 1));
+	EXPECT_TRUE(VirtualFree(r, 0, MEM_RELEASE));
+}
+
+/* 80: ReadProcessMemory of the current process. */
+TEST_F(win32, read_process_memory)
+{
+	char *p = VirtualAlloc(NULL, 2 * P, MEM_RESERVE | MEM_COMMIT,
+			       PAGE_READWRITE);
+	char *buf = malloc(2 * P), *ro;
+	SIZE_T n;
+	DWORD old;
+
+	ASSERT_NE(NULL, p);
+	ASSERT_NE(NULL, buf);
+	memset(p, 0x3c, 2 * P);
+	ASSERT_TRUE(VirtualProtect(p + P, P, PAGE_NOACCESS, &old));
+
+	n = 12345;
+	SetLastError(UNTOUCHED);
+	EXPECT_FALSE(ReadProcessMemory(GetCurrentProcess(), p, buf, 2 * P,
+				       &n));
+	EXPECT_EQ(ERROR_PARTIAL_COPY, GetLastError());
+	EXPECT_EQ(0, n);
+
+	memset(buf, 0, 2 * P);
+	n = 12345;
+	SetLastError(UNTOUCHED);
+	EXPECT_TRUE(ReadProcessMemory(GetCurrentProcess(), p, buf, P, &n));
+	EXPECT_EQ(P, n);
+	EXPECT_EQ(UNTOUCHED, GetLastError());
+	EXPECT_EQ(0, memcmp(p, buf, P));
+
+	n = 12345;
+	EXPECT_TRUE(ReadProcessMemory(GetCurrentProcess(), p + P, buf, 0, &n));
+	EXPECT_EQ(0, n);
+	EXPECT_TRUE(ReadProcessMemory(GetCurrentProcess(), p, buf, 16, NULL));
+
+	SetLastError(UNTOUCHED);
+	EXPECT_FALSE(ReadProcessMemory(NULL, p, buf, 16, &n));
+	EXPECT_EQ(ERROR_INVALID_HANDLE, GetLastError());
+	EXPECT_EQ(0, n);
+
+	/* The caller's own buffer unwritable: ERROR_NOACCESS. */
+	ro = VirtualAlloc(NULL, P, MEM_RESERVE | MEM_COMMIT, PAGE_READONLY);
+	ASSERT_NE(NULL, ro);
+	SetLastError(UNTOUCHED);
+	EXPECT_FALSE(ReadProcessMemory(GetCurrentProcess(), p, ro, 16, &n));
+	EXPECT_EQ(ERROR_NOACCESS, GetLastError());
+	EXPECT_EQ(0, ro[0]);
+	EXPECT_TRUE(VirtualFree(ro, 0, MEM_RELEASE));
+	EXPECT_TRUE(VirtualFree(p, 0, MEM_RELEASE));
+	free(buf);
+}
+
+/*
+ * WriteProcessMemory of the current process: writable memory is written;
+ * code is made writable for the copy and keeps its protection; read-only
+ * and inaccessible memory is refused, as on Windows.
+ */
+TEST_F(win32, write_process_memory)
+{
+	static const char data[8] = "winvm!!";
+	MEMORY_BASIC_INFORMATION mbi;
+	char *p = VirtualAlloc(NULL, 4 * P, MEM_RESERVE | MEM_COMMIT,
+			       PAGE_READWRITE);
+	SIZE_T n;
+	DWORD old;
+
+	ASSERT_NE(NULL, p);
+	ASSERT_TRUE(VirtualProtect(p + P, P, PAGE_EXECUTE_READ, &old));
+	ASSERT_TRUE(VirtualProtect(p + 2 * P, P, PAGE_READONLY, &old));
+	ASSERT_TRUE(VirtualProtect(p + 3 * P, P, PAGE_NOACCESS, &old));
+
+	n = 0;
+	SetLastError(UNTOUCHED);
+	EXPECT_TRUE(WriteProcessMemory(GetCurrentProcess(), p + 10, data,
+				       sizeof(data), &n));
+	EXPECT_EQ(sizeof(data), n);
+	EXPECT_EQ(0, memcmp(p + 10, data, sizeof(data)));
+
+	EXPECT_TRUE(WriteProcessMemory(GetCurrentProcess(), p + P, data,
+				       sizeof(data), &n));
+	EXPECT_EQ(sizeof(data), n);
+	EXPECT_EQ(0, memcmp(p + P, data, sizeof(data)));
+	EXPECT_EQ(UNTOUCHED, GetLastError());
+	query(p + P, &mbi);
+	EXPECT_EQ(PAGE_EXECUTE_READ, mbi.Protect);
+	EXPECT_EQ(P, mbi.RegionSize);
+
+	n = 12345;
+	EXPECT_FALSE(WriteProcessMemory(GetCurrentProcess(), p + 2 * P, data,
+					sizeof(data), &n));
+	EXPECT_EQ(ERROR_NOACCESS, GetLastError());
+	EXPECT_EQ(0, n);
+	EXPECT_EQ(0, p[2 * P]);
+	SetLastError(UNTOUCHED);
+	EXPECT_FALSE(WriteProcessMemory(GetCurrentProcess(), p + 3 * P, data,
+					sizeof(data), &n));
+	EXPECT_EQ(ERROR_NOACCESS, GetLastError());
+
+	/* From writable memory on into code: only the first page's counts. */
+	SetLastError(UNTOUCHED);
+	EXPECT_FALSE(WriteProcessMemory(GetCurrentProcess(), p + P - 4,
+					data, sizeof(data), &n));
+	EXPECT_EQ(ERROR_PARTIAL_COPY, GetLastError());
+	EXPECT_EQ(0, n);
+	EXPECT_EQ('w', p[P]);
+
+	EXPECT_TRUE(VirtualFree(p, 0, MEM_RELEASE));
+	SetLastError(UNTOUCHED);
+	EXPECT_FALSE(WriteProcessMemory(GetCurrentProcess(), p, data,
+					sizeof(data), &n));
+	EXPECT_EQ(ERROR_INVALID_ADDRESS, GetLastError());
+	SetLastError(UNTOUCHED);
+	EXPECT_FALSE(WriteProcessMemory(NULL, p, data, sizeof(data), &n));
+	EXPECT_EQ(ERROR_INVALID_HANDLE, GetLastError());
+}
+
+__attribute__((noinline, noclone)) static int patch_me(void)
+{
+	return 1;
+}
+
+/* The program's own code, not winvm's, can be patched as a debugger would. */
+TEST_F(win32, write_process_memory_text)
+{
+	/* mov eax, 2; ret */
+	static const unsigned char code[] = { 0xb8, 2, 0, 0, 0, 0xc3 };
+	int (*volatile fn)(void) = patch_me;
+	MEMORY_BASIC_INFORMATION mbi;
+	SIZE_T n = 0;
+
+	EXPECT_EQ(1, fn());
+	query((void *)fn, &mbi);
+	ASSERT_EQ(PAGE_EXECUTE_READ, mbi.Protect);
+	SetLastError(UNTOUCHED);
+	ASSERT_TRUE(WriteProcessMemory(GetCurrentProcess(), (void *)fn, code,
+				       sizeof(code), &n));
+	EXPECT_EQ(sizeof(code), n);
+	EXPECT_EQ(UNTOUCHED, GetLastError());
+	EXPECT_EQ(2, fn());
+	query((void *)fn, &mbi);
+	EXPECT_EQ(PAGE_EXECUTE_READ, mbi.Protect);
+}
+
 /*
  * 30, generalised: an output the caller cannot write fails the call with
  * ERROR_NOACCESS, before anything changes.

@@ -42,7 +42,12 @@ typedef void VOID, *PVOID, *LPVOID;
 typedef const void *LPCVOID;
 typedef void *HANDLE;
 typedef uintptr_t ULONG_PTR, *PULONG_PTR, DWORD_PTR, *PDWORD_PTR;
-typedef intptr_t LONG_PTR;
+typedef intptr_t LONG_PTR, INT_PTR;
+typedef uintptr_t UINT_PTR;
+typedef const CHAR *LPCSTR;
+typedef uint16_t WCHAR;		/* UTF-16, as on Windows */
+typedef const WCHAR *LPCWSTR;
+typedef INT_PTR (WINAPI *FARPROC)(void);
 typedef size_t SIZE_T, *PSIZE_T;
 typedef LONG NTSTATUS;
 typedef unsigned int UINT;
@@ -422,6 +427,21 @@ WINBASEAPI UINT WINAPI ResetWriteWatch(LPVOID lpBaseAddress,
 WINBASEAPI void WINAPI GetSystemInfo(LPSYSTEM_INFO lpSystemInfo);
 WINBASEAPI void WINAPI GetNativeSystemInfo(LPSYSTEM_INFO lpSystemInfo);
 WINBASEAPI SIZE_T WINAPI GetLargePageMinimum(void);
+WINBASEAPI BOOL WINAPI IsBadReadPtr(LPCVOID lp, UINT_PTR ucb);
+WINBASEAPI BOOL WINAPI IsBadWritePtr(LPVOID lp, UINT_PTR ucb);
+WINBASEAPI BOOL WINAPI IsBadHugeReadPtr(LPCVOID lp, UINT_PTR ucb);
+WINBASEAPI BOOL WINAPI IsBadHugeWritePtr(LPVOID lp, UINT_PTR ucb);
+WINBASEAPI BOOL WINAPI IsBadCodePtr(FARPROC lpfn);
+WINBASEAPI BOOL WINAPI IsBadStringPtrA(LPCSTR lpsz, UINT_PTR ucchMax);
+WINBASEAPI BOOL WINAPI IsBadStringPtrW(LPCWSTR lpsz, UINT_PTR ucchMax);
+WINBASEAPI BOOL WINAPI ReadProcessMemory(HANDLE hProcess,
+					 LPCVOID lpBaseAddress,
+					 LPVOID lpBuffer, SIZE_T nSize,
+					 SIZE_T *lpNumberOfBytesRead);
+WINBASEAPI BOOL WINAPI WriteProcessMemory(HANDLE hProcess,
+					  LPVOID lpBaseAddress,
+					  LPCVOID lpBuffer, SIZE_T nSize,
+					  SIZE_T *lpNumberOfBytesWritten);
 WINBASEAPI BOOL WINAPI FlushInstructionCache(HANDLE hProcess,
 					     LPCVOID lpBaseAddress,
 					     SIZE_T dwSize);
