@@ -33,6 +33,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <ucontext.h>
 #include <unistd.h>
@@ -51,6 +52,7 @@ extern int __sigaction(int sig, const struct sigaction *act,
 		       struct sigaction *oldact);
 
 #define ALTSTACK_SIZE	(64 * 1024)
+#define PAGE		4096UL
 #define UD2		0x0b0f	/* the two bytes of "ud2", little-endian */
 
 /* Faults further than this below or above the stack pointer are not overflows. */
@@ -418,6 +420,42 @@ static enum carrier make_record(int sig, const siginfo_t *si,
 	return FAULT;
 }
 
+/*
+ * Case 77: a guard page hit in the allocation that holds the thread's stack
+ * pointer is that thread's stack growing, which Windows handles without an
+ * exception: the page below becomes the guard page and the access is
+ * retried. The lowest page of the allocation stays reserved, as the
+ * stack's hard end: when the guard would have to move onto it (or cannot
+ * be committed), there is no room left and the hit becomes
+ * STATUS_STACK_OVERFLOW. True if the stack grew.
+ */
+static bool grow_stack(const ucontext_t *uc, EXCEPTION_RECORD *rec)
+{
+	uintptr_t page = rec->ExceptionInformation[1] & ~(PAGE - 1);
+	struct winvm_query_args hit = { .addr = page };
+	struct winvm_query_args sp = {
+		.addr = uc->uc_mcontext.gregs[REG_RSP],
+	};
+	struct winvm_alloc_args commit = {
+		.addr = page - PAGE,
+		.size = PAGE,
+		.flags = WINVM_ALLOC_COMMIT,
+	};
+	int fd = winvm_fault_fd();
+
+	if (fd < 0 || ioctl(fd, WINVM_IOC_QUERY, &hit) ||
+	    ioctl(fd, WINVM_IOC_QUERY, &sp) ||
+	    !(hit.out_flags & sp.out_flags & WINVM_QUERY_WINVM) ||
+	    hit.out_alloc_base != sp.out_alloc_base)
+		return false;
+	commit.prot = hit.out_prot | WINVM_PROT_GUARD;
+	if (page - PAGE > hit.out_alloc_base &&
+	    !ioctl(fd, WINVM_IOC_ALLOC, &commit))
+		return true;
+	rec->ExceptionCode = STATUS_STACK_OVERFLOW;
+	return false;
+}
+
 static LONG call_list(struct handler **head, EXCEPTION_POINTERS *ptrs)
 {
 	struct handler *h;
@@ -533,6 +571,8 @@ static void on_fault(int sig, siginfo_t *si, void *ucv)
 			die(sig, FOREIGN);
 		goto out;
 	}
+	if (carrier == GUARD && grow_stack(uc, &rec))
+		goto out;
 
 	context_from_ucontext(&ctx, uc);
 	ptrs.ExceptionRecord = &rec;

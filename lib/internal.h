@@ -28,6 +28,12 @@ void winvm_thread_setup(void);
  */
 bool winvm_try(void (*fn)(void *arg), void *arg);
 
+/*
+ * The device's fd for the fault handler, which may not lock, open or set
+ * anything up: -1 if it was never opened (then there is no winvm memory).
+ */
+int winvm_fault_fd(void);
+
 /* Copy @n bytes to or from a caller's buffer: false if it faulted. */
 bool winvm_copy(void *dst, const void *src, size_t n);
 

@@ -170,6 +170,11 @@ static bool forked_behind_our_back(int fd, pid_t opener)
 	return retry;
 }
 
+int winvm_fault_fd(void)
+{
+	return __atomic_load_n(&dev.fd, __ATOMIC_ACQUIRE);
+}
+
 /* ioctl on the device: 0, or -1 with the Win32 error set. */
 static int winvm_call(unsigned long cmd, void *arg)
 {

@@ -950,29 +950,24 @@ TEST_F(exc, stack_overflow_plain_thread)
 }
 
 /*
- * A thread stack built the Windows way grows through its guard page: the
- * handler commits the next page down and moves the guard with it.
+ * 77: a thread stack built the Windows way (reserved, the top committed, a
+ * guard page below) grows through its guard page with no exception
+ * reaching the program, until the guard would reach the lowest page: then
+ * STATUS_STACK_OVERFLOW.
  */
-static char *stack_low;
-
-static LONG CALLBACK grow_stack(EXCEPTION_POINTERS *ep)
-{
-	EXCEPTION_RECORD *rec = ep->ExceptionRecord;
-	char *page;
-
-	if (rec->ExceptionCode != STATUS_GUARD_PAGE_VIOLATION)
-		return EXCEPTION_CONTINUE_SEARCH;
-	page = (char *)(rec->ExceptionInformation[1] & ~(ULONG_PTR)(P - 1));
-	if (page - P < stack_low)
-		return EXCEPTION_CONTINUE_SEARCH;
-	calls++;
-	if (!VirtualAlloc(page - P, P, MEM_COMMIT, PAGE_READWRITE | PAGE_GUARD))
-		return EXCEPTION_CONTINUE_SEARCH;
-	return EXCEPTION_CONTINUE_EXECUTION;
-}
-
 static ucontext_t main_uc, stack_uc;
-static int depth_reached;
+static volatile int depth_reached, overflows;
+static volatile ULONG_PTR overflow_info[2];
+static char recovery_stack[64 * 1024] __attribute__((aligned(16)));
+
+/* Count every exception; a guard page's access can simply go on. */
+static LONG CALLBACK count_all(EXCEPTION_POINTERS *ep)
+{
+	seen = *ep->ExceptionRecord;
+	calls++;
+	return seen.ExceptionCode == STATUS_GUARD_PAGE_VIOLATION ?
+	       EXCEPTION_CONTINUE_EXECUTION : EXCEPTION_CONTINUE_SEARCH;
+}
 
 static int deep(int n)
 {
@@ -989,39 +984,134 @@ static void on_windows_stack(void)
 	depth_reached = deep(300) == 0 ? 300 : -1;
 }
 
-TEST_F(exc, guard_stack_growth)
+/* Reserve @size, commit the top two pages and make the third a guard. */
+static char *windows_stack(SIZE_T size)
 {
-	const SIZE_T size = 1 << 20;
-	MEMORY_BASIC_INFORMATION mbi;
-	PVOID h;
-	char *s;
+	char *s = VirtualAlloc(NULL, size, MEM_RESERVE, PAGE_READWRITE);
 
-	s = VirtualAlloc(NULL, size, MEM_RESERVE, PAGE_READWRITE);
-	ASSERT_NE(NULL, s);
-	stack_low = s;
-	ASSERT_EQ(s + size - 2 * P, VirtualAlloc(s + size - 2 * P, 2 * P,
-						 MEM_COMMIT, PAGE_READWRITE));
-	ASSERT_EQ(s + size - 3 * P, VirtualAlloc(s + size - 3 * P, P,
-						 MEM_COMMIT,
-						 PAGE_READWRITE | PAGE_GUARD));
-	h = AddVectoredExceptionHandler(1, grow_stack);
-	ASSERT_NE(NULL, h);
+	if (!s ||
+	    !VirtualAlloc(s + size - 2 * P, 2 * P, MEM_COMMIT,
+			  PAGE_READWRITE) ||
+	    !VirtualAlloc(s + size - 3 * P, P, MEM_COMMIT,
+			  PAGE_READWRITE | PAGE_GUARD))
+		return NULL;
+	return s;
+}
 
+static void run_on(char *s, SIZE_T size, void (*fn)(void))
+{
 	getcontext(&stack_uc);
 	stack_uc.uc_stack.ss_sp = s;
 	stack_uc.uc_stack.ss_size = size;
 	stack_uc.uc_link = &main_uc;
-	makecontext(&stack_uc, on_windows_stack, 0);
-	ASSERT_EQ(0, swapcontext(&main_uc, &stack_uc));
+	makecontext(&stack_uc, fn, 0);
+	swapcontext(&main_uc, &stack_uc);
+}
 
+TEST_F(exc, guard_stack_growth)
+{
+	const SIZE_T size = 1 << 20;
+	MEMORY_BASIC_INFORMATION mbi;
+	PVOID h = AddVectoredExceptionHandler(1, count_all);
+	char *s = windows_stack(size);
+
+	ASSERT_NE(NULL, h);
+	ASSERT_NE(NULL, s);
+	depth_reached = 0;
+	run_on(s, size, on_windows_stack);
 	EXPECT_EQ(300, depth_reached);
-	EXPECT_GT(calls, 60);
+	EXPECT_EQ(0, calls);
+
 	/* The stack now ends in a guard page right below what it used. */
 	VirtualQuery(s, &mbi, sizeof(mbi));
 	EXPECT_EQ(MEM_RESERVE, mbi.State);
+	EXPECT_LT(mbi.RegionSize, size - 60 * P);
 	VirtualQuery(s + mbi.RegionSize, &mbi, sizeof(mbi));
 	EXPECT_EQ(PAGE_READWRITE | PAGE_GUARD, mbi.Protect);
 	EXPECT_EQ(P, mbi.RegionSize);
+	VirtualQuery((char *)mbi.BaseAddress + P, &mbi, sizeof(mbi));
+	EXPECT_EQ(PAGE_READWRITE, mbi.Protect);
+	EXPECT_EQ(s + size, (char *)mbi.BaseAddress + mbi.RegionSize);
+	EXPECT_TRUE(RemoveVectoredExceptionHandler(h));
+	EXPECT_TRUE(VirtualFree(s, 0, MEM_RELEASE));
+}
+
+static void back_to_main(void)
+{
+	setcontext(&main_uc);
+}
+
+/* Record the overflow and resume on another stack, back in the test. */
+static LONG CALLBACK catch_stack_overflow(EXCEPTION_POINTERS *ep)
+{
+	EXCEPTION_RECORD *rec = ep->ExceptionRecord;
+
+	if (rec->ExceptionCode != STATUS_STACK_OVERFLOW)
+		return EXCEPTION_CONTINUE_SEARCH;
+	overflows++;
+	overflow_info[0] = rec->NumberParameters;
+	overflow_info[1] = rec->ExceptionInformation[1];
+	ep->ContextRecord->Rip = (DWORD64)back_to_main;
+	ep->ContextRecord->Rsp = (DWORD64)(recovery_stack +
+					   sizeof(recovery_stack) - 8);
+	return EXCEPTION_CONTINUE_EXECUTION;
+}
+
+static int endless(int n)
+{
+	volatile char frame[512];
+
+	frame[0] = n;
+	if (n == INT32_MAX)	/* never: the stack ends long before */
+		return 0;
+	return endless(n + 1) + frame[0];
+}
+
+static void overflow_windows_stack(void)
+{
+	depth_reached = endless(0);
+}
+
+TEST_F(exc, guard_stack_overflow)
+{
+	const SIZE_T size = 16 * P;
+	MEMORY_BASIC_INFORMATION mbi;
+	PVOID h = AddVectoredExceptionHandler(1, catch_stack_overflow);
+	char *s = windows_stack(size);
+
+	ASSERT_NE(NULL, h);
+	ASSERT_NE(NULL, s);
+	overflows = 0;
+	run_on(s, size, overflow_windows_stack);
+	EXPECT_EQ(1, overflows);
+	EXPECT_EQ(2, overflow_info[0]);
+	EXPECT_EQ((ULONG_PTR)(s + P), overflow_info[1] & ~(ULONG_PTR)(P - 1));
+
+	/* Everything but the lowest page is committed now, no guard left. */
+	VirtualQuery(s, &mbi, sizeof(mbi));
+	EXPECT_EQ(MEM_RESERVE, mbi.State);
+	EXPECT_EQ(P, mbi.RegionSize);
+	VirtualQuery(s + P, &mbi, sizeof(mbi));
+	EXPECT_EQ(MEM_COMMIT, mbi.State);
+	EXPECT_EQ(PAGE_READWRITE, mbi.Protect);
+	EXPECT_EQ(size - P, mbi.RegionSize);
+	EXPECT_TRUE(RemoveVectoredExceptionHandler(h));
+	EXPECT_TRUE(VirtualFree(s, 0, MEM_RELEASE));
+}
+
+/* Another thread's stack is not this thread's: its guard page is reported. */
+TEST_F(exc, guard_not_own_stack)
+{
+	PVOID h = AddVectoredExceptionHandler(1, count_all);
+	char *s = windows_stack(16 * P);
+	volatile char *guard;
+
+	ASSERT_NE(NULL, h);
+	ASSERT_NE(NULL, s);
+	guard = s + 13 * P;
+	(void)*guard;
+	EXPECT_EQ(1, calls);
+	EXPECT_EQ(STATUS_GUARD_PAGE_VIOLATION, seen.ExceptionCode);
 	EXPECT_TRUE(RemoveVectoredExceptionHandler(h));
 	EXPECT_TRUE(VirtualFree(s, 0, MEM_RELEASE));
 }
