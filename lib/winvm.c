@@ -332,9 +332,14 @@ static bool has_feature(__u64 feature)
 	return device() >= 0 && (dev.info.features & feature);
 }
 
-LPVOID WINAPI VirtualAlloc(LPVOID lpAddress, SIZE_T dwSize,
-			   DWORD flAllocationType, DWORD flProtect)
+/*
+ * VirtualAlloc, and VirtualAlloc2 with @req, its MEM_ADDRESS_REQUIREMENTS
+ * (or NULL).
+ */
+static LPVOID alloc(LPVOID lpAddress, SIZE_T dwSize, DWORD flAllocationType,
+		    DWORD flProtect, const MEM_ADDRESS_REQUIREMENTS *req)
 {
+	struct winvm_alloc_ex_args ex = { 0 };
 	struct winvm_alloc_args args = {
 		.addr = (uintptr_t)lpAddress,
 		.size = dwSize,
@@ -342,6 +347,7 @@ LPVOID WINAPI VirtualAlloc(LPVOID lpAddress, SIZE_T dwSize,
 	DWORD type = flAllocationType, err;
 
 	if (!dwSize || (type & ~(DWORD)KNOWN_ALLOC_TYPES) ||
+	    (req && (lpAddress || (type & (MEM_RESET | MEM_RESET_UNDO)))) ||
 	    !(type & (MEM_COMMIT | MEM_RESERVE | MEM_RESET | MEM_RESET_UNDO)) ||
 	    ((type & MEM_WRITE_WATCH) && !(type & MEM_RESERVE)) ||
 	    ((type & MEM_RESET) && type != MEM_RESET) ||
@@ -353,7 +359,8 @@ LPVOID WINAPI VirtualAlloc(LPVOID lpAddress, SIZE_T dwSize,
 	}
 	if ((type & ~(DWORD)DONE_ALLOC_TYPES) ||
 	    ((type & MEM_WRITE_WATCH) &&
-	     !has_feature(WINVM_FEATURE_WRITE_WATCH))) {
+	     !has_feature(WINVM_FEATURE_WRITE_WATCH)) ||
+	    (req && !has_feature(WINVM_FEATURE_ADDRESS_REQUIREMENTS))) {
 		fail(ERROR_NOT_SUPPORTED);
 		return NULL;
 	}
@@ -382,9 +389,84 @@ LPVOID WINAPI VirtualAlloc(LPVOID lpAddress, SIZE_T dwSize,
 	if (type & MEM_WRITE_WATCH)
 		args.flags |= WINVM_ALLOC_WRITE_WATCH;
 
-	if (winvm_call(WINVM_IOC_ALLOC, &args))
+	if (!req) {
+		if (winvm_call(WINVM_IOC_ALLOC, &args))
+			return NULL;
+		return (LPVOID)(uintptr_t)args.out_addr;
+	}
+	/* The module places it: a reservation, even for MEM_COMMIT alone. */
+	ex.alloc = args;
+	ex.alloc.flags |= WINVM_ALLOC_RESERVE;
+	ex.align = req->Alignment;
+	ex.lowest = (uintptr_t)req->LowestStartingAddress;
+	ex.highest = (uintptr_t)req->HighestEndingAddress;
+	if (winvm_call(WINVM_IOC_ALLOC_EX, &ex))
 		return NULL;
-	return (LPVOID)(uintptr_t)args.out_addr;
+	return (LPVOID)(uintptr_t)ex.alloc.out_addr;
+}
+
+LPVOID WINAPI VirtualAlloc(LPVOID lpAddress, SIZE_T dwSize,
+			   DWORD flAllocationType, DWORD flProtect)
+{
+	return alloc(lpAddress, dwSize, flAllocationType, flProtect, NULL);
+}
+
+/*
+ * VirtualAlloc2: NULL names the current process too. Of the extended
+ * parameters, MEM_ADDRESS_REQUIREMENTS is done by the module and a NUMA
+ * node is accepted and left to Linux's memory policy; the others are not
+ * done. Placeholders are not done either.
+ */
+PVOID WINAPI VirtualAlloc2(HANDLE Process, PVOID BaseAddress, SIZE_T Size,
+			   ULONG AllocationType, ULONG PageProtection,
+			   MEM_EXTENDED_PARAMETER *ExtendedParameters,
+			   ULONG ParameterCount)
+{
+	MEM_ADDRESS_REQUIREMENTS req, *reqp = NULL;
+	MEM_EXTENDED_PARAMETER param;
+	unsigned int seen = 0;
+	DWORD err = 0;
+	ULONG i;
+
+	if (Process && !is_current_process(Process))
+		err = ERROR_INVALID_HANDLE;
+	else if (ParameterCount && !ExtendedParameters)
+		err = ERROR_INVALID_PARAMETER;
+	for (i = 0; !err && i < ParameterCount; i++) {
+		if (!winvm_copy(&param, &ExtendedParameters[i], sizeof(param))) {
+			err = ERROR_NOACCESS;
+			break;
+		}
+		if (param.Reserved || param.Type == MemExtendedParameterInvalidType ||
+		    param.Type >= MemExtendedParameterMax ||
+		    (seen & (1u << param.Type))) {
+			err = ERROR_INVALID_PARAMETER;
+			break;
+		}
+		seen |= 1u << param.Type;
+		switch (param.Type) {
+		case MemExtendedParameterAddressRequirements:
+			if (!param.Pointer)
+				err = ERROR_INVALID_PARAMETER;
+			else if (!winvm_copy(&req, param.Pointer, sizeof(req)))
+				err = ERROR_NOACCESS;
+			reqp = &req;
+			break;
+		case MemExtendedParameterNumaNode:
+			break;
+		default:
+			err = ERROR_NOT_SUPPORTED;
+			break;
+		}
+	}
+	if (!err && (AllocationType & (MEM_RESERVE_PLACEHOLDER |
+				       MEM_REPLACE_PLACEHOLDER)))
+		err = ERROR_NOT_SUPPORTED;
+	if (err) {
+		fail(err);
+		return NULL;
+	}
+	return alloc(BaseAddress, Size, AllocationType, PageProtection, reqp);
 }
 
 LPVOID WINAPI VirtualAllocEx(HANDLE hProcess, LPVOID lpAddress, SIZE_T dwSize,

@@ -12,6 +12,7 @@
 #include <linux/file.h>
 #include <linux/fs.h>
 #include <linux/kref.h>
+#include <linux/log2.h>
 #include <linux/maple_tree.h>
 #include <linux/miscdevice.h>
 #include <linux/mm.h>
@@ -794,28 +795,46 @@ static int winvm_unmap(struct winvm_ctx *ctx, unsigned long start,
 	return ret;
 }
 
+/**
+ * struct winvm_place - where a reservation the module places may go
+ * @low: lowest base, granularity aligned.
+ * @high: highest address it may cover (inclusive), a page's last byte.
+ * @align: alignment of the base: a power of two, at least the granularity.
+ * @top_down: the highest place that fits rather than the lowest.
+ */
+struct winvm_place {
+	unsigned long low;
+	unsigned long high;
+	unsigned long align;
+	bool top_down;
+};
+
 /*
- * Find a free, @align aligned range of @len bytes in the process's address
- * space below mmap_base (so the main stack keeps its room), lowest first
- * or highest first.
+ * Find a free range of @len bytes in the process's address space that
+ * @place allows, aligned to @align (at least @place's), below mmap_base so
+ * that the main stack keeps its room.
  */
 static long winvm_linux_gap(struct winvm_ctx *ctx, unsigned long len,
-			    unsigned long align, bool top_down)
+			    const struct winvm_place *place,
+			    unsigned long align)
 {
 	MA_STATE(mas, &ctx->mm->mm_mt, 0, 0);
-	unsigned long length = len + align - PAGE_SIZE;
-	unsigned long high = min(ctx->mm->mmap_base, ctx->max_addr + 1);
+	unsigned long length, low, high;
 	long addr = -ENOMEM;
 
-	if (length < len || high <= WINVM_MIN_ADDR)
+	align = max(align, place->align);
+	length = len + align - PAGE_SIZE;
+	low = max_t(unsigned long, place->low, WINVM_MIN_ADDR);
+	high = min(ctx->mm->mmap_base - 1, place->high);
+	if (length < len || high < low)
 		return -ENOMEM;
 
 	mmap_read_lock(ctx->mm);
-	if (top_down) {
-		if (!mas_empty_area_rev(&mas, WINVM_MIN_ADDR, high - 1, length))
+	if (place->top_down) {
+		if (!mas_empty_area_rev(&mas, low, high, length))
 			addr = round_down(mas.last + 1 - len, align);
 	} else {
-		if (!mas_empty_area(&mas, WINVM_MIN_ADDR, high - 1, length))
+		if (!mas_empty_area(&mas, low, high, length))
 			addr = round_up(mas.index, align);
 	}
 	mmap_read_unlock(ctx->mm);
@@ -824,14 +843,15 @@ static long winvm_linux_gap(struct winvm_ctx *ctx, unsigned long len,
 
 /*
  * Map a new arena. With @start 0 the arena goes to the lowest (or highest)
- * free range of the process; otherwise exactly at @start, failing with
- * -EEXIST if anything is mapped there. A @large arena is aligned to a large
- * page and mapped from the large store.
+ * free range of the process that @place allows; otherwise exactly at
+ * @start, failing with -EEXIST if anything is mapped there. A @large arena
+ * is aligned to a large page and mapped from the large store.
  */
 static struct winvm_arena *winvm_arena_create(struct winvm_ctx *ctx,
 					      unsigned long start,
 					      unsigned long len, bool shared,
-					      bool top_down, bool large)
+					      const struct winvm_place *place,
+					      bool large)
 {
 	unsigned long align = large ? PMD_SIZE : WINVM_GRANULARITY;
 	struct winvm_arena *arena;
@@ -846,7 +866,7 @@ static struct winvm_arena *winvm_arena_create(struct winvm_ctx *ctx,
 		return ERR_PTR(-ENOMEM);
 
 	do {
-		addr = start ?: winvm_linux_gap(ctx, len, align, top_down);
+		addr = start ?: winvm_linux_gap(ctx, len, place, align);
 		if (addr < 0) {
 			ret = addr;
 			goto err_free;
@@ -866,7 +886,7 @@ static struct winvm_arena *winvm_arena_create(struct winvm_ctx *ctx,
 	arena->start = addr;
 	arena->end = addr + len;
 	arena->shared = shared;
-	arena->top_down = top_down;
+	arena->top_down = place->top_down;
 	arena->large = large;
 	rb_add(&arena->node, &ctx->arenas, winvm_arena_less);
 	return arena;
@@ -1353,35 +1373,42 @@ static int winvm_insert(struct winvm_ctx *ctx, unsigned long base,
 
 /*
  * Free space for a reservation with footprint @len inside one existing
- * arena of the wanted direction: 0 if there is none. Holes in arenas of the
- * other direction or of large pages, and holes too small once cut at an
- * arena boundary, are skipped, a few of them at most before giving up (the
- * caller then maps a new arena).
+ * arena of the wanted direction, where @place allows: 0 if there is none.
+ * Holes in arenas of the other direction or of large pages, and holes too
+ * small once cut at an arena boundary, are skipped, a few of them at most
+ * before giving up (the caller then maps a new arena).
  */
 static unsigned long winvm_arena_space(struct winvm_ctx *ctx,
-				       unsigned long len, bool top_down)
+				       unsigned long len,
+				       const struct winvm_place *place)
 {
 	MA_STATE(mas, &ctx->allocs, 0, 0);
-	unsigned long low = WINVM_MIN_ADDR, high = ctx->max_addr;
+	unsigned long low = max_t(unsigned long, place->low, WINVM_MIN_ADDR);
+	unsigned long high = min(place->high, ctx->max_addr);
+	unsigned long need = len + place->align - WINVM_GRANULARITY;
+	bool top_down = place->top_down;
 	struct winvm_arena *arena;
 	unsigned long addr;
 	int tries, ret;
 
 	lockdep_assert_held(&ctx->ops_lock);
 
+	if (need < len)
+		return 0;
 	for (tries = 0; tries < WINVM_MAP_RETRIES && low < high; tries++) {
 		mas_reset(&mas);
 		down_read(&ctx->state_lock);
 		if (top_down)
-			ret = mas_empty_area_rev(&mas, low, high, len);
+			ret = mas_empty_area_rev(&mas, low, high, need);
 		else
-			ret = mas_empty_area(&mas, low, high, len);
+			ret = mas_empty_area(&mas, low, high, need);
 		up_read(&ctx->state_lock);
 		if (ret)
 			return 0;
 
 		/* Gaps start and end on arena and footprint boundaries. */
-		addr = top_down ? mas.last + 1 - len : mas.index;
+		addr = top_down ? round_down(mas.last + 1 - len, place->align) :
+				  round_up(mas.index, place->align);
 		if (!IS_ALIGNED(addr, WINVM_GRANULARITY))
 			return 0;
 		arena = winvm_arena_find(ctx, addr);
@@ -1409,12 +1436,13 @@ static unsigned long winvm_arena_space(struct winvm_ctx *ctx,
 }
 
 /*
- * Reserve @len bytes wherever there is room; returns the base. Large-page
- * allocations always get an arena of their own.
+ * Reserve @len bytes wherever @place allows; returns the base. Large-page
+ * allocations, and those aligned beyond the granularity, always get an
+ * arena of their own.
  */
 static long winvm_reserve_any(struct winvm_ctx *ctx, unsigned long len,
-			      u32 prot, bool commit, bool top_down, bool large,
-			      bool watch)
+			      u32 prot, bool commit, bool large, bool watch,
+			      const struct winvm_place *place)
 {
 	unsigned long fp = round_up(len, WINVM_GRANULARITY);
 	struct winvm_arena *arena;
@@ -1427,20 +1455,24 @@ static long winvm_reserve_any(struct winvm_ctx *ctx, unsigned long len,
 		return -EINVAL;
 
 	if (!large)
-		base = winvm_arena_space(ctx, fp, top_down);
+		base = winvm_arena_space(ctx, fp, place);
 	if (!base) {
-		bool shared = !large && fp <= WINVM_ARENA_DEDICATED;
+		bool shared = !large && fp <= WINVM_ARENA_DEDICATED &&
+			      place->align == WINVM_GRANULARITY;
 
 		arena = winvm_arena_create(ctx, 0,
 					   shared ? WINVM_ARENA_SIZE : fp,
-					   shared, top_down, large);
-		/* Short of address space (RLIMIT_AS): just what is needed. */
+					   shared, place, large);
+		/*
+		 * Short of address space (RLIMIT_AS), or of room where @place
+		 * allows: just what is needed.
+		 */
 		if (shared && PTR_ERR_OR_ZERO(arena) == -ENOMEM)
-			arena = winvm_arena_create(ctx, 0, fp, false, top_down,
+			arena = winvm_arena_create(ctx, 0, fp, false, place,
 						   false);
 		if (IS_ERR(arena))
 			return PTR_ERR(arena);
-		base = top_down ? arena->end - fp : arena->start;
+		base = place->top_down ? arena->end - fp : arena->start;
 	}
 
 	ret = winvm_insert(ctx, base, base + len, base + fp, prot, commit,
@@ -1464,6 +1496,7 @@ static int winvm_reserve_at(struct winvm_ctx *ctx, unsigned long base,
 {
 	MA_STATE(mas, &ctx->allocs, base, base);
 	unsigned long fp_end = round_up(end, WINVM_GRANULARITY);
+	const struct winvm_place fixed = { .top_down = false };
 	struct winvm_arena *arena, *tmp;
 	unsigned long pos = base;
 	LIST_HEAD(created);
@@ -1507,7 +1540,7 @@ static int winvm_reserve_at(struct winvm_ctx *ctx, unsigned long base,
 		up_read(&ctx->state_lock);
 
 		arena = winvm_arena_create(ctx, pos, hole_end - pos, false,
-					   false, large);
+					   &fixed, large);
 		if (IS_ERR(arena)) {
 			ret = PTR_ERR(arena);
 			goto err_destroy;
@@ -2423,7 +2456,8 @@ static int winvm_ioctl_get_info(struct winvm_ctx *ctx, void __user *argp)
 		.api_version	= WINVM_API_VERSION,
 		.page_size	= PAGE_SIZE,
 		.features	= WINVM_FEATURE_PARTIAL_RELEASE |
-			  WINVM_FEATURE_WRITE_WATCH,
+			  WINVM_FEATURE_WRITE_WATCH |
+			  WINVM_FEATURE_ADDRESS_REQUIREMENTS,
 		.granularity	= WINVM_GRANULARITY,
 		.min_address	= WINVM_MIN_ADDR,
 		.max_address	= ctx->max_addr,
@@ -2490,47 +2524,47 @@ static int winvm_ioctl_reset(struct winvm_ctx *ctx, void __user *argp,
 	return 0;
 }
 
-static int winvm_ioctl_alloc(struct winvm_ctx *ctx, void __user *argp)
+/*
+ * WINVM_IOC_ALLOC and WINVM_IOC_ALLOC_EX once @args (at @argp) is read:
+ * @place says where a reservation the module places may go.
+ */
+static int winvm_alloc(struct winvm_ctx *ctx, void __user *argp,
+		       struct winvm_alloc_args *args,
+		       struct winvm_place *place)
 {
-	struct winvm_alloc_args args;
-	bool reserve, commit, top_down, large, watch;
+	bool reserve, commit, large, watch;
 	unsigned long start, end;
 	struct winvm_alloc *alloc;
 	long base;
 	int ret;
 
-	if (copy_from_user(&args, argp, sizeof(args)))
-		return -EFAULT;
-
-	if (args.flags & ~WINVM_ALLOC_MASK)
+	commit = args->flags & WINVM_ALLOC_COMMIT;
+	reserve = (args->flags & WINVM_ALLOC_RESERVE) || (commit && !args->addr);
+	place->top_down = args->flags & WINVM_ALLOC_TOP_DOWN;
+	large = args->flags & WINVM_ALLOC_LARGE_PAGES;
+	watch = args->flags & WINVM_ALLOC_WRITE_WATCH;
+	if ((!reserve && !commit) || !args->size ||
+	    !winvm_prot_valid(args->prot))
 		return -EINVAL;
-	if (args.flags & (WINVM_ALLOC_RESET | WINVM_ALLOC_RESET_UNDO))
-		return winvm_ioctl_reset(ctx, argp, &args);
-	commit = args.flags & WINVM_ALLOC_COMMIT;
-	reserve = (args.flags & WINVM_ALLOC_RESERVE) || (commit && !args.addr);
-	top_down = args.flags & WINVM_ALLOC_TOP_DOWN;
-	large = args.flags & WINVM_ALLOC_LARGE_PAGES;
-	watch = args.flags & WINVM_ALLOC_WRITE_WATCH;
-	if ((!reserve && !commit) || !args.size || !winvm_prot_valid(args.prot))
+	if (watch && (!(args->flags & WINVM_ALLOC_RESERVE) || large))
 		return -EINVAL;
-	if (watch && (!(args.flags & WINVM_ALLOC_RESERVE) || large))
+	if (large && !winvm_large_args_valid(args))
 		return -EINVAL;
-	if (large && !winvm_large_args_valid(&args))
-		return -EINVAL;
-	if (args.addr) {
-		ret = winvm_page_range(ctx, args.addr, args.size, &start, &end);
-		if (ret || args.addr < WINVM_MIN_ADDR)
+	if (args->addr) {
+		ret = winvm_page_range(ctx, args->addr, args->size, &start,
+				       &end);
+		if (ret || args->addr < WINVM_MIN_ADDR)
 			return -EINVAL;
 		if (reserve)
-			start = round_down(args.addr, WINVM_GRANULARITY);
+			start = round_down(args->addr, WINVM_GRANULARITY);
 	} else {
-		if (args.size > ctx->max_addr + 1 - WINVM_MIN_ADDR)
+		if (args->size > ctx->max_addr + 1 - WINVM_MIN_ADDR)
 			return -EINVAL;
 		start = 0;
-		end = PAGE_ALIGN(args.size);
+		end = PAGE_ALIGN(args->size);
 	}
 	/* Fail on an unwritable argument before anything is allocated. */
-	if (copy_to_user(argp, &args, sizeof(args)))
+	if (copy_to_user(argp, args, sizeof(*args)))
 		return -EFAULT;
 
 	ret = winvm_lock_ops(ctx);
@@ -2543,15 +2577,15 @@ static int winvm_ioctl_alloc(struct winvm_ctx *ctx, void __user *argp)
 			goto out_unlock;
 	}
 	if (reserve && !start) {
-		base = winvm_reserve_any(ctx, end, args.prot, commit, top_down,
-					 large, watch);
+		base = winvm_reserve_any(ctx, end, args->prot, commit, large,
+					 watch, place);
 		ret = base < 0 ? base : 0;
 		if (!ret) {
 			start = base;
 			end += base;
 		}
 	} else if (reserve) {
-		ret = winvm_reserve_at(ctx, start, end, args.prot, commit,
+		ret = winvm_reserve_at(ctx, start, end, args->prot, commit,
 				       large, watch);
 	} else {
 		down_read(&ctx->state_lock);
@@ -2559,10 +2593,10 @@ static int winvm_ioctl_alloc(struct winvm_ctx *ctx, void __user *argp)
 		up_read(&ctx->state_lock);
 		if (!alloc || end > alloc->end)
 			ret = -ENXIO;
-		else if (!winvm_large_range_ok(alloc, start, end, args.prot))
+		else if (!winvm_large_range_ok(alloc, start, end, args->prot))
 			ret = -EINVAL;
 		else
-			ret = winvm_commit(ctx, alloc, start, end, args.prot);
+			ret = winvm_commit(ctx, alloc, start, end, args->prot);
 	}
 
 out_unlock:
@@ -2570,11 +2604,51 @@ out_unlock:
 	if (ret)
 		return ret;
 
-	args.out_addr = start;
-	args.out_size = end - start;
-	if (copy_to_user(argp, &args, sizeof(args)))
+	args->out_addr = start;
+	args->out_size = end - start;
+	if (copy_to_user(argp, args, sizeof(*args)))
 		return -EFAULT;
 	return 0;
+}
+
+static int winvm_ioctl_alloc(struct winvm_ctx *ctx, void __user *argp)
+{
+	struct winvm_place place = {
+		.low = WINVM_MIN_ADDR,
+		.high = ctx->max_addr,
+		.align = WINVM_GRANULARITY,
+	};
+	struct winvm_alloc_args args;
+
+	if (copy_from_user(&args, argp, sizeof(args)))
+		return -EFAULT;
+	if (args.flags & ~WINVM_ALLOC_MASK)
+		return -EINVAL;
+	if (args.flags & (WINVM_ALLOC_RESET | WINVM_ALLOC_RESET_UNDO))
+		return winvm_ioctl_reset(ctx, argp, &args);
+	return winvm_alloc(ctx, argp, &args, &place);
+}
+
+static int winvm_ioctl_alloc_ex(struct winvm_ctx *ctx, void __user *argp)
+{
+	struct winvm_alloc_ex_args ex;
+	struct winvm_place place;
+
+	if (copy_from_user(&ex, argp, sizeof(ex)))
+		return -EFAULT;
+	if ((ex.alloc.flags & ~WINVM_ALLOC_MASK) ||
+	    (ex.alloc.flags & (WINVM_ALLOC_RESET | WINVM_ALLOC_RESET_UNDO)) ||
+	    !(ex.alloc.flags & WINVM_ALLOC_RESERVE) || ex.alloc.addr)
+		return -EINVAL;
+	place.align = ex.align ?: WINVM_GRANULARITY;
+	place.low = ex.lowest ?: WINVM_MIN_ADDR;
+	place.high = ex.highest ?: ctx->max_addr;
+	if (!is_power_of_2(place.align) || place.align < WINVM_GRANULARITY ||
+	    !IS_ALIGNED(place.low, WINVM_GRANULARITY) ||
+	    place.low < WINVM_MIN_ADDR || place.high > ctx->max_addr ||
+	    !IS_ALIGNED(place.high + 1, PAGE_SIZE) || place.high < place.low)
+		return -EINVAL;
+	return winvm_alloc(ctx, argp, &ex.alloc, &place);
 }
 
 static int winvm_ioctl_free(struct winvm_ctx *ctx, void __user *argp)
@@ -2872,6 +2946,8 @@ static long winvm_ioctl(struct file *file, unsigned int cmd, unsigned long parm)
 		return winvm_ioctl_get_info(ctx, argp);
 	case WINVM_IOC_ALLOC:
 		return winvm_ioctl_alloc(ctx, argp);
+	case WINVM_IOC_ALLOC_EX:
+		return winvm_ioctl_alloc_ex(ctx, argp);
 	case WINVM_IOC_FREE:
 		return winvm_ioctl_free(ctx, argp);
 	case WINVM_IOC_QUERY:

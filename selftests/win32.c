@@ -1155,4 +1155,197 @@ TEST_F(win32, unwritable_outputs)
 	EXPECT_TRUE(VirtualFree(p, 0, MEM_RELEASE));
 }
 
+/* VirtualAlloc2 with one MEM_ADDRESS_REQUIREMENTS parameter. */
+static PVOID alloc2(SIZE_T size, DWORD type, void *low, void *high,
+		    SIZE_T align)
+{
+	MEM_ADDRESS_REQUIREMENTS req = { low, high, align };
+	MEM_EXTENDED_PARAMETER param = {
+		.Type = MemExtendedParameterAddressRequirements,
+		.Pointer = &req,
+	};
+
+	return VirtualAlloc2(NULL, NULL, size, type, PAGE_READWRITE, &param, 1);
+}
+
+/* 68: an alignment beyond 64 KiB is honoured, for any size. */
+TEST_F(win32, alloc2_alignment)
+{
+	static const SIZE_T aligns[] = { G, 2 * G, 1 << 20, 2 << 20, 1 << 30 };
+	static const SIZE_T sizes[] = { 1, P, G + 1, 3 << 20 };
+	PVOID p[20];
+	size_t i, j;
+
+	for (i = 0; i < sizeof(aligns) / sizeof(aligns[0]); i++) {
+		for (j = 0; j < sizeof(sizes) / sizeof(sizes[0]); j++) {
+			SetLastError(UNTOUCHED);
+			p[j] = alloc2(sizes[j], MEM_RESERVE | MEM_COMMIT, NULL,
+				      NULL, aligns[i]);
+			ASSERT_NE(NULL, p[j]) TH_LOG("align %#zx", aligns[i]);
+			EXPECT_EQ(0, (uintptr_t)p[j] % aligns[i]);
+			EXPECT_EQ(UNTOUCHED, GetLastError());
+			((char *)p[j])[sizes[j] - 1] = 1;
+		}
+		for (j = 0; j < sizeof(sizes) / sizeof(sizes[0]); j++)
+			EXPECT_TRUE(VirtualFree(p[j], 0, MEM_RELEASE));
+	}
+	/* MEM_COMMIT alone with no address reserves too. */
+	p[0] = alloc2(P, MEM_COMMIT, NULL, NULL, 1 << 20);
+	ASSERT_NE(NULL, p[0]);
+	EXPECT_EQ(0, (uintptr_t)p[0] % (1 << 20));
+	EXPECT_TRUE(VirtualFree(p[0], 0, MEM_RELEASE));
+}
+
+/* 68: the bounds are honoured, bottom-up and top-down. */
+TEST_F(win32, alloc2_bounds)
+{
+	const SIZE_T window = 64 << 20;
+	char *w = VirtualAlloc(NULL, window, MEM_RESERVE, PAGE_NOACCESS);
+	char *p[40], *q;
+	size_t i;
+
+	ASSERT_NE(NULL, w);
+	ASSERT_TRUE(VirtualFree(w, 0, MEM_RELEASE));	/* a free window */
+
+	for (i = 0; i < 40; i++) {
+		p[i] = alloc2(G, MEM_RESERVE | MEM_COMMIT, w, w + window - 1, 0);
+		ASSERT_NE(NULL, p[i]);
+		EXPECT_LE(w, p[i]);
+		EXPECT_GE(w + window, p[i] + G);
+	}
+	EXPECT_EQ(w, p[0]);
+	q = alloc2(G, MEM_RESERVE | MEM_TOP_DOWN, w, w + window - 1, 0);
+	ASSERT_NE(NULL, q);
+	EXPECT_EQ(w + window - G, q);
+	EXPECT_TRUE(VirtualFree(q, 0, MEM_RELEASE));
+	for (i = 0; i < 40; i++)
+		EXPECT_TRUE(VirtualFree(p[i], 0, MEM_RELEASE));
+
+	/* Bounds and alignment together; then something that cannot fit. */
+	q = alloc2(3 * G, MEM_RESERVE, w + G, w + window - 1, 4 << 20);
+	ASSERT_NE(NULL, q);
+	EXPECT_EQ(0, (uintptr_t)q % (4 << 20));
+	EXPECT_LE(w + G, q);
+	EXPECT_GE(w + window, q + 3 * G);
+	EXPECT_TRUE(VirtualFree(q, 0, MEM_RELEASE));
+	SetLastError(UNTOUCHED);
+	EXPECT_EQ(NULL, alloc2(2 * G, MEM_RESERVE, w, w + G - 1, 0));
+	EXPECT_EQ(ERROR_NOT_ENOUGH_MEMORY, GetLastError());
+}
+
+/* 68 and the parameter rules of VirtualAlloc2. */
+TEST_F(win32, alloc2_bad_parameters)
+{
+	SYSTEM_INFO si;
+	char *w = VirtualAlloc(NULL, G, MEM_RESERVE, PAGE_NOACCESS);
+	MEM_ADDRESS_REQUIREMENTS req = { 0 };
+	MEM_EXTENDED_PARAMETER params[2] = {
+		{ .Type = MemExtendedParameterAddressRequirements,
+		  .Pointer = &req },
+		{ .Type = MemExtendedParameterAddressRequirements,
+		  .Pointer = &req },
+	};
+	static const struct {
+		SIZE_T low_off, high_off, align;
+		bool high_is_max;
+	} bad[] = {
+		{ 0, 0, 0x8000 },		/* below 64 KiB */
+		{ 0, 0, 0x30000 },		/* not a power of two */
+		{ P, 0, 0 },			/* lowest not 64 KiB aligned */
+		{ 0, G, 0 },			/* highest not a page's end */
+		{ 0, 0, 0, true },		/* beyond the top */
+	};
+	PVOID p;
+	size_t i;
+
+	ASSERT_NE(NULL, w);
+	GetSystemInfo(&si);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		req.LowestStartingAddress = bad[i].low_off ? w + bad[i].low_off :
+							     NULL;
+		req.HighestEndingAddress = bad[i].high_is_max ?
+			(char *)si.lpMaximumApplicationAddress + G :
+			bad[i].high_off ? w + bad[i].high_off : NULL;
+		req.Alignment = bad[i].align;
+		SetLastError(UNTOUCHED);
+		EXPECT_EQ(NULL, VirtualAlloc2(NULL, NULL, G, MEM_RESERVE,
+					      PAGE_READWRITE, params, 1))
+			TH_LOG("case %zu", i);
+		EXPECT_EQ(ERROR_INVALID_PARAMETER, GetLastError())
+			TH_LOG("case %zu", i);
+	}
+	memset(&req, 0, sizeof(req));
+
+	/* Highest below lowest. */
+	req.LowestStartingAddress = w + G;
+	req.HighestEndingAddress = w + G - 1;
+	SetLastError(UNTOUCHED);
+	EXPECT_EQ(NULL, VirtualAlloc2(NULL, NULL, G, MEM_RESERVE,
+				      PAGE_READWRITE, params, 1));
+	EXPECT_EQ(ERROR_INVALID_PARAMETER, GetLastError());
+	memset(&req, 0, sizeof(req));
+
+	/* An address together with requirements. */
+	SetLastError(UNTOUCHED);
+	EXPECT_EQ(NULL, VirtualAlloc2(NULL, w, G, MEM_COMMIT, PAGE_READWRITE,
+				      params, 1));
+	EXPECT_EQ(ERROR_INVALID_PARAMETER, GetLastError());
+	/* The same type twice. */
+	SetLastError(UNTOUCHED);
+	EXPECT_EQ(NULL, VirtualAlloc2(NULL, NULL, G, MEM_RESERVE,
+				      PAGE_READWRITE, params, 2));
+	EXPECT_EQ(ERROR_INVALID_PARAMETER, GetLastError());
+	/* Invalid types, reserved bits, a missing array. */
+	params[1].Type = MemExtendedParameterInvalidType;
+	SetLastError(UNTOUCHED);
+	EXPECT_EQ(NULL, VirtualAlloc2(NULL, NULL, G, MEM_RESERVE,
+				      PAGE_READWRITE, &params[1], 1));
+	EXPECT_EQ(ERROR_INVALID_PARAMETER, GetLastError());
+	params[1].Type = MemExtendedParameterMax;
+	SetLastError(UNTOUCHED);
+	EXPECT_EQ(NULL, VirtualAlloc2(NULL, NULL, G, MEM_RESERVE,
+				      PAGE_READWRITE, &params[1], 1));
+	EXPECT_EQ(ERROR_INVALID_PARAMETER, GetLastError());
+	params[1].Type = MemExtendedParameterNumaNode;
+	params[1].Reserved = 1;
+	SetLastError(UNTOUCHED);
+	EXPECT_EQ(NULL, VirtualAlloc2(NULL, NULL, G, MEM_RESERVE,
+				      PAGE_READWRITE, &params[1], 1));
+	EXPECT_EQ(ERROR_INVALID_PARAMETER, GetLastError());
+	SetLastError(UNTOUCHED);
+	EXPECT_EQ(NULL, VirtualAlloc2(NULL, NULL, G, MEM_RESERVE,
+				      PAGE_READWRITE, NULL, 1));
+	EXPECT_EQ(ERROR_INVALID_PARAMETER, GetLastError());
+
+	/* Known but not done: ERROR_NOT_SUPPORTED, never ignored. */
+	params[1].Reserved = 0;
+	params[1].Type = MemExtendedParameterAttributeFlags;
+	SetLastError(UNTOUCHED);
+	EXPECT_EQ(NULL, VirtualAlloc2(NULL, NULL, G, MEM_RESERVE,
+				      PAGE_READWRITE, &params[1], 1));
+	EXPECT_EQ(ERROR_NOT_SUPPORTED, GetLastError());
+	SetLastError(UNTOUCHED);
+	EXPECT_EQ(NULL, VirtualAlloc2(NULL, NULL, G, MEM_RESERVE |
+				      MEM_RESERVE_PLACEHOLDER, PAGE_NOACCESS,
+				      NULL, 0));
+	EXPECT_EQ(ERROR_NOT_SUPPORTED, GetLastError());
+	SetLastError(UNTOUCHED);
+	EXPECT_EQ(NULL, VirtualAlloc2((HANDLE)0x1234, NULL, G, MEM_RESERVE,
+				      PAGE_READWRITE, NULL, 0));
+	EXPECT_EQ(ERROR_INVALID_HANDLE, GetLastError());
+
+	/* A NUMA node is accepted; no parameters at all is VirtualAlloc. */
+	params[1].Type = MemExtendedParameterNumaNode;
+	params[1].ULong = 0;
+	p = VirtualAlloc2(GetCurrentProcess(), NULL, G, MEM_RESERVE |
+			  MEM_COMMIT, PAGE_READWRITE, params, 2);
+	ASSERT_NE(NULL, p);
+	EXPECT_TRUE(VirtualFree(p, 0, MEM_RELEASE));
+	p = VirtualAlloc2(NULL, NULL, G, MEM_RESERVE, PAGE_READWRITE, NULL, 0);
+	ASSERT_NE(NULL, p);
+	EXPECT_EQ(0, (uintptr_t)p % G);
+	EXPECT_TRUE(VirtualFree(p, 0, MEM_RELEASE));
+	EXPECT_TRUE(VirtualFree(w, 0, MEM_RELEASE));
+}
+
 TEST_HARNESS_MAIN

@@ -369,6 +369,41 @@ typedef struct _MEMORY_BASIC_INFORMATION {
 	DWORD Type;
 } MEMORY_BASIC_INFORMATION, *PMEMORY_BASIC_INFORMATION;
 
+/* VirtualAlloc2's extended parameters. */
+typedef enum MEM_EXTENDED_PARAMETER_TYPE {
+	MemExtendedParameterInvalidType = 0,
+	MemExtendedParameterAddressRequirements,
+	MemExtendedParameterNumaNode,
+	MemExtendedParameterPartitionHandle,
+	MemExtendedParameterUserPhysicalHandle,
+	MemExtendedParameterAttributeFlags,
+	MemExtendedParameterImageMachine,
+	MemExtendedParameterMax
+} MEM_EXTENDED_PARAMETER_TYPE, *PMEM_EXTENDED_PARAMETER_TYPE;
+
+#define MEM_EXTENDED_PARAMETER_TYPE_BITS	8
+#define NUMA_NO_PREFERRED_NODE			((DWORD)-1)
+
+typedef struct __attribute__((aligned(8))) MEM_EXTENDED_PARAMETER {
+	struct {
+		DWORD64 Type : MEM_EXTENDED_PARAMETER_TYPE_BITS;
+		DWORD64 Reserved : 64 - MEM_EXTENDED_PARAMETER_TYPE_BITS;
+	};
+	union {
+		DWORD64 ULong64;
+		PVOID Pointer;
+		SIZE_T Size;
+		HANDLE Handle;
+		DWORD ULong;
+	};
+} MEM_EXTENDED_PARAMETER, *PMEM_EXTENDED_PARAMETER;
+
+typedef struct _MEM_ADDRESS_REQUIREMENTS {
+	PVOID LowestStartingAddress;
+	PVOID HighestEndingAddress;
+	SIZE_T Alignment;
+} MEM_ADDRESS_REQUIREMENTS, *PMEM_ADDRESS_REQUIREMENTS;
+
 typedef struct _SYSTEM_INFO {
 	union {
 		DWORD dwOemId;
@@ -400,6 +435,11 @@ WINBASEAPI LPVOID WINAPI VirtualAlloc(LPVOID lpAddress, SIZE_T dwSize,
 WINBASEAPI LPVOID WINAPI VirtualAllocEx(HANDLE hProcess, LPVOID lpAddress,
 					SIZE_T dwSize, DWORD flAllocationType,
 					DWORD flProtect);
+WINBASEAPI PVOID WINAPI VirtualAlloc2(HANDLE Process, PVOID BaseAddress,
+				      SIZE_T Size, ULONG AllocationType,
+				      ULONG PageProtection,
+				      MEM_EXTENDED_PARAMETER *ExtendedParameters,
+				      ULONG ParameterCount);
 WINBASEAPI BOOL WINAPI VirtualFree(LPVOID lpAddress, SIZE_T dwSize,
 				   DWORD dwFreeType);
 WINBASEAPI BOOL WINAPI VirtualFreeEx(HANDLE hProcess, LPVOID lpAddress,

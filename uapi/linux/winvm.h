@@ -25,6 +25,7 @@
 #define WINVM_FEATURE_PARTIAL_RELEASE	0x1ULL
 #define WINVM_FEATURE_LARGE_PAGES	0x2ULL
 #define WINVM_FEATURE_WRITE_WATCH	0x4ULL
+#define WINVM_FEATURE_ADDRESS_REQUIREMENTS	0x8ULL
 
 /*
  * Page protection. A committed page holds a subset of READ, WRITE and EXEC;
@@ -213,6 +214,34 @@ struct winvm_alloc_args {
 };
 
 /**
+ * struct winvm_alloc_ex_args - reserve where the caller's requirements allow
+ * @alloc: as for WINVM_IOC_ALLOC, with WINVM_ALLOC_RESERVE, without RESET
+ *	or RESET_UNDO, and @alloc.addr 0: the module picks the place.
+ * @align: in: alignment of the base, a power of two not below
+ *	winvm_info.granularity; 0 for the granularity.
+ * @lowest: in: lowest base, aligned to the granularity and not below
+ *	winvm_info.min_address; 0 for min_address.
+ * @highest: in: highest address the reservation may cover (inclusive), the
+ *	last byte of a page, not above winvm_info.max_address; 0 for
+ *	max_address.
+ *
+ * WINVM_IOC_ALLOC_EX (WINVM_FEATURE_ADDRESS_REQUIREMENTS) is VirtualAlloc2's
+ * MEM_ADDRESS_REQUIREMENTS: the reservation goes to the lowest place in
+ * [@lowest, @highest] with the alignment asked for (the highest with
+ * WINVM_ALLOC_TOP_DOWN). Everything else is as for WINVM_IOC_ALLOC, which
+ * is this with all three requirements 0.
+ *
+ * Errors: those of WINVM_IOC_ALLOC; EINVAL also for requirements breaking
+ * the rules above or @highest below @lowest; ENOMEM when nothing fits.
+ */
+struct winvm_alloc_ex_args {
+	struct winvm_alloc_args alloc;
+	__u64 align;
+	__u64 lowest;
+	__u64 highest;
+};
+
+/**
  * struct winvm_free_args - decommit pages or release an allocation
  * @addr: in: address inside the allocation; not zero.
  * @size: in: size in bytes; 0 means the whole allocation, in which case
@@ -386,5 +415,6 @@ struct winvm_watch_args {
 #define WINVM_IOC_LOCK		_IOWR('W', 0x85, struct winvm_lock_args)
 #define WINVM_IOC_UNLOCK	_IOWR('W', 0x86, struct winvm_lock_args)
 #define WINVM_IOC_WATCH		_IOWR('W', 0x87, struct winvm_watch_args)
+#define WINVM_IOC_ALLOC_EX	_IOWR('W', 0x88, struct winvm_alloc_ex_args)
 
 #endif /* __LINUX_WINVM_H */
