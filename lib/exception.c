@@ -97,8 +97,14 @@ static __thread struct {
 static __thread bool thread_ready;
 static pthread_key_t altstack_key;
 
-/* Where a fault inside winvm_try() goes back to, in this thread. */
-static __thread sigjmp_buf *try_env;
+/* The innermost winvm_try() of this thread, whose faults go back to it. */
+struct try_frame {
+	sigjmp_buf env;
+	struct winvm_try *t;
+	struct try_frame *outer;
+};
+
+static __thread struct try_frame *try_cur;
 
 static int fault_index(int sig)
 {
@@ -468,19 +474,19 @@ static LONG call_list(struct handler **head, EXCEPTION_POINTERS *ptrs)
 }
 
 /*
- * Offer an exception to the vectored handlers, then to the filter.
- * Returns EXCEPTION_CONTINUE_EXECUTION (resume with ptrs->ContextRecord),
- * EXCEPTION_CONTINUE_SEARCH (nobody took it) or EXCEPTION_EXECUTE_HANDLER
- * (the filter wants the process to end).
+ * Offer an exception to the vectored handlers, then (with @filter) to the
+ * unhandled-exception filter. Returns EXCEPTION_CONTINUE_EXECUTION (resume
+ * with ptrs->ContextRecord), EXCEPTION_CONTINUE_SEARCH (nobody took it) or
+ * EXCEPTION_EXECUTE_HANDLER (the filter wants the process to end).
  */
-static LONG dispatch(EXCEPTION_POINTERS *ptrs)
+static LONG dispatch(EXCEPTION_POINTERS *ptrs, bool filter_too)
 {
 	LPTOP_LEVEL_EXCEPTION_FILTER filter;
 	LONG ret;
 
 	__atomic_add_fetch(&dispatching, 1, __ATOMIC_SEQ_CST);
 	ret = call_list(&veh_head, ptrs);
-	if (ret != EXCEPTION_CONTINUE_EXECUTION) {
+	if (ret != EXCEPTION_CONTINUE_EXECUTION && filter_too) {
 		filter = __atomic_load_n(&top_filter, __ATOMIC_ACQUIRE);
 		ret = filter ? filter(ptrs) : EXCEPTION_CONTINUE_SEARCH;
 		if (ret != EXCEPTION_CONTINUE_EXECUTION &&
@@ -551,6 +557,26 @@ static void die(int sig, enum carrier carrier)
 	}
 }
 
+/*
+ * Whether a fault belongs to winvm_try() @f: a memory fault at an address
+ * it covers, or one with no address (a general-protection fault of a
+ * non-canonical address), not one of a handler that interrupted it.
+ */
+static bool try_owns(const struct try_frame *f, int sig, const siginfo_t *si)
+{
+	uintptr_t a = (uintptr_t)si->si_addr;
+	int i;
+
+	if (!f || (sig != SIGSEGV && sig != SIGBUS) || si->si_code <= 0)
+		return false;
+	if (si->si_code == SI_KERNEL)
+		return true;
+	for (i = 0; i < 2; i++)
+		if (f->t->len[i] && a - f->t->start[i] < f->t->len[i])
+			return true;
+	return false;
+}
+
 static void on_fault(int sig, siginfo_t *si, void *ucv)
 {
 	EXCEPTION_RECORD rec, nested;
@@ -561,10 +587,6 @@ static void on_fault(int sig, siginfo_t *si, void *ucv)
 	CONTEXT ctx;
 	LONG ret;
 
-	/* A memory fault of winvm_try()'s function ends it, unseen. */
-	if (try_env && si->si_code > 0 && (sig == SIGSEGV || sig == SIGBUS))
-		siglongjmp(*try_env, 1);
-
 	carrier = make_record(sig, si, uc, &rec);
 	if (carrier == FOREIGN) {
 		if (!chain(sig, si, ucv, true))
@@ -573,11 +595,31 @@ static void on_fault(int sig, siginfo_t *si, void *ucv)
 	}
 	if (carrier == GUARD && grow_stack(uc, &rec))
 		goto out;
+	if (carrier != RAISED && try_owns(try_cur, sig, si)) {
+		/*
+		 * A fault of winvm_try()'s function: the vectored handlers
+		 * may see it first, as they see the faults of Windows'
+		 * SEH-guarded probes; if none continues, the try ends.
+		 */
+		if (try_cur->t->flags & WINVM_TRY_VEH) {
+			context_from_ucontext(&ctx, uc);
+			ptrs.ExceptionRecord = &rec;
+			ptrs.ContextRecord = &ctx;
+			if (dispatch(&ptrs, false) ==
+			    EXCEPTION_CONTINUE_EXECUTION) {
+				context_to_ucontext(&ctx, uc);
+				goto out;
+			}
+		}
+		try_cur->t->fault = (uintptr_t)si->si_addr;
+		errno = saved_errno;
+		siglongjmp(try_cur->env, 1);
+	}
 
 	context_from_ucontext(&ctx, uc);
 	ptrs.ExceptionRecord = &rec;
 	ptrs.ContextRecord = &ctx;
-	ret = dispatch(&ptrs);
+	ret = dispatch(&ptrs, true);
 
 	/* Continuing what cannot be continued is an exception of its own. */
 	if (ret == EXCEPTION_CONTINUE_EXECUTION &&
@@ -588,7 +630,7 @@ static void on_fault(int sig, siginfo_t *si, void *ucv)
 		nested.ExceptionRecord = &rec;
 		nested.ExceptionAddress = rec.ExceptionAddress;
 		ptrs.ExceptionRecord = &nested;
-		dispatch(&ptrs);
+		dispatch(&ptrs, true);
 		ret = EXCEPTION_EXECUTE_HANDLER;
 	}
 
@@ -607,20 +649,32 @@ out:
 /*
  * The handler is installed with an empty mask and SA_NODEFER, so leaving
  * it by siglongjmp() needs no mask restored: sigsetjmp() saves none, and
- * costs no system call.
+ * costs no system call. A thread may block the fault signals, though (a
+ * program's SIGSEGV handler runs with SIGSEGV blocked): a fault would then
+ * end the process, so WINVM_TRY_UNBLOCK unblocks them for the call.
  */
-bool winvm_try(void (*fn)(void *arg), void *arg)
+bool winvm_try(struct winvm_try *t, void (*fn)(void *arg), void *arg)
 {
-	sigjmp_buf env, *outer = try_env;
+	struct try_frame frame = { .t = t, .outer = try_cur };
+	sigset_t faults, old;
+	bool ok = true;
 
-	if (sigsetjmp(env, 0)) {
-		try_env = outer;
-		return false;
+	if (t->flags & WINVM_TRY_UNBLOCK) {
+		sigemptyset(&faults);
+		sigaddset(&faults, SIGSEGV);
+		sigaddset(&faults, SIGBUS);
+		pthread_sigmask(SIG_UNBLOCK, &faults, &old);
 	}
-	try_env = &env;
-	fn(arg);
-	try_env = outer;
-	return true;
+	if (sigsetjmp(frame.env, 0)) {
+		ok = false;
+	} else {
+		try_cur = &frame;
+		fn(arg);
+	}
+	try_cur = frame.outer;
+	if (t->flags & WINVM_TRY_UNBLOCK)
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return ok;
 }
 
 struct copy {
@@ -636,11 +690,26 @@ static void copy_fn(void *arg)
 	memcpy(c->dst, c->src, c->n);
 }
 
-bool winvm_copy(void *dst, const void *src, size_t n)
+bool winvm_copy_ex(void *dst, const void *src, size_t n, unsigned int flags,
+		   uintptr_t *fault)
 {
 	struct copy c = { dst, src, n };
+	struct winvm_try t = {
+		.start = { (uintptr_t)dst, (uintptr_t)src },
+		.len = { n, n },
+		.flags = flags,
+	};
 
-	return winvm_try(copy_fn, &c);
+	if (winvm_try(&t, copy_fn, &c))
+		return true;
+	if (fault)
+		*fault = t.fault;
+	return false;
+}
+
+bool winvm_copy(void *dst, const void *src, size_t n)
+{
+	return winvm_copy_ex(dst, src, n, 0, NULL);
 }
 
 /*

@@ -20,13 +20,29 @@
 void winvm_thread_setup(void);
 
 /*
- * Run @fn(@arg), as Windows runs a system call's accesses to the caller's
- * buffers: true if it completed, false if one of its memory accesses
- * faulted (SIGSEGV or SIGBUS; a guard page it touches is consumed, as on
- * Windows), in which case it was cut short there. @fn must take no lock
- * and allocate nothing. No vectored handler sees such a fault.
+ * Run @fn(@arg), whose memory accesses may fault, as Windows runs a probe
+ * under SEH or a system call's accesses to the caller's buffers: true if
+ * it completed, false if an access in one of the ranges of @t faulted
+ * (SIGSEGV or SIGBUS; a guard page is consumed, as on Windows), where it
+ * was cut short, with t->fault the address. @fn must take no lock and
+ * allocate nothing.
  */
-bool winvm_try(void (*fn)(void *arg), void *arg);
+struct winvm_try {
+	uintptr_t start[2];	/* where @fn's faults are expected */
+	uintptr_t len[2];
+	unsigned int flags;	/* WINVM_TRY_* */
+	uintptr_t fault;	/* out: the address that faulted */
+};
+
+/* The vectored handlers see the faults first, and may continue them. */
+#define WINVM_TRY_VEH		0x1
+/* Unblock SIGSEGV and SIGBUS for the call, if the thread blocks them. */
+#define WINVM_TRY_UNBLOCK	0x2
+
+bool winvm_try(struct winvm_try *t, void (*fn)(void *arg), void *arg);
+
+/* Whether @addr is in a winvm allocation; sets no last error. */
+bool winvm_owns(const void *addr);
 
 /*
  * The device's fd for the fault handler, which may not lock, open or set
@@ -34,7 +50,14 @@ bool winvm_try(void (*fn)(void *arg), void *arg);
  */
 int winvm_fault_fd(void);
 
-/* Copy @n bytes to or from a caller's buffer: false if it faulted. */
+/*
+ * Copy @n bytes to or from a caller's buffer with winvm_try() (@flags):
+ * false if it faulted, with *@fault (if given) the address. winvm_copy()
+ * is the cheap one, for a system call's outputs: no vectored handler sees
+ * its faults, and the fault signals are left as the thread has them.
+ */
+bool winvm_copy_ex(void *dst, const void *src, size_t n, unsigned int flags,
+		   uintptr_t *fault);
 bool winvm_copy(void *dst, const void *src, size_t n);
 
 /* Set the last error to @code and return FALSE (0), for failing calls. */

@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
  * libwinvm: access to memory that may not be there. IsBad*Ptr probe the
- * memory the way Windows' do, touching every page under winvm_try() (so a
- * guard page they meet is consumed, as on Windows); ReadProcessMemory and
- * WriteProcessMemory copy through the kernel (process_vm_readv/writev), so
- * a fault ends the copy instead of the process.
+ * memory the way Windows' do under SEH, touching every page under
+ * winvm_try(): vectored handlers see the faults first, and a guard page
+ * met is consumed (a Windows-style stack's grows instead). Read and
+ * WriteProcessMemory copy under winvm_try() too, through the page tables
+ * as Windows' do, so a fault ends the copy rather than the process and
+ * write watch sees the writes.
  *
  * Only the current process can be named, as with the other *Ex calls.
  */
@@ -12,7 +14,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -46,16 +47,22 @@ static void touch_span(void *arg)
 		(void)*(volatile const char *)s->last;
 }
 
+/* Probes are Windows' SEH probes: vectored handlers see their faults. */
+#define PROBE	(WINVM_TRY_VEH | WINVM_TRY_UNBLOCK)
+
 /* Whether @n bytes at @p can all be read (or written, keeping them). */
 static bool accessible(const void *p, uintptr_t n, bool write)
 {
 	struct span s = { (uintptr_t)p, (uintptr_t)p + n - 1, write };
+	struct winvm_try t = {
+		.start = { (uintptr_t)p }, .len = { n }, .flags = PROBE,
+	};
 
 	if (!n)
 		return true;
 	if (!p || s.last < s.start)
 		return false;
-	return winvm_try(touch_span, &s);
+	return winvm_try(&t, touch_span, &s);
 }
 
 BOOL WINAPI IsBadReadPtr(LPCVOID lp, UINT_PTR ucb)
@@ -107,10 +114,15 @@ static void read_string(void *arg)
 static BOOL bad_string(const void *s, UINT_PTR max, size_t width)
 {
 	struct string str = { s, max, width };
+	struct winvm_try t = {
+		.start = { (uintptr_t)s },
+		.len = { max > UINTPTR_MAX / width ? UINTPTR_MAX : max * width },
+		.flags = PROBE,
+	};
 
 	if (!s)
 		return TRUE;
-	return !winvm_try(read_string, &str);
+	return !winvm_try(&t, read_string, &str);
 }
 
 BOOL WINAPI IsBadStringPtrA(LPCSTR lpsz, UINT_PTR ucchMax)
@@ -131,29 +143,23 @@ static void set_count(SIZE_T *count, SIZE_T n)
 }
 
 /*
- * Copy @n bytes between @local and @remote, both in this process, through
- * the kernel: 0, or the Win32 error. A copy cut short by @remote is
- * ERROR_PARTIAL_COPY; by @local (the caller's own buffer), ERROR_NOACCESS.
+ * Copy @n bytes from @src to @dst, both in this process, the one the
+ * caller named (@remote) and the caller's buffer: 0, or the Win32 error.
+ * The copy goes through the page tables, as Windows' does, so write watch
+ * sees it; a copy cut short by @remote is ERROR_PARTIAL_COPY, by the
+ * caller's buffer ERROR_NOACCESS. No vectored handler sees the faults.
  */
-static DWORD copy_via_kernel(void *remote, void *local, SIZE_T n, bool write)
+static DWORD copy(void *dst, const void *src, SIZE_T n, const void *remote)
 {
-	struct iovec l = { local, n }, r = { remote, n };
-	uintptr_t end;
-	ssize_t done;
+	uintptr_t fault, end;
 
-	if (__builtin_add_overflow((uintptr_t)remote, n, &end) ||
-	    __builtin_add_overflow((uintptr_t)local, n, &end) ||
-	    n > SSIZE_MAX)
+	if (__builtin_add_overflow((uintptr_t)dst, n, &end) ||
+	    __builtin_add_overflow((uintptr_t)src, n, &end))
 		return ERROR_NOACCESS;
-	done = write ? process_vm_writev(getpid(), &l, 1, &r, 1, 0) :
-		       process_vm_readv(getpid(), &l, 1, &r, 1, 0);
-	if (done == (ssize_t)n)
+	if (winvm_copy_ex(dst, src, n, WINVM_TRY_UNBLOCK, &fault))
 		return 0;
-	if (done < 0 && errno != EFAULT)
-		return errno == ENOMEM ? ERROR_NOT_ENOUGH_MEMORY :
-					 ERROR_ACCESS_DENIED;
-	return accessible(local, n, !write) ? ERROR_PARTIAL_COPY :
-					      ERROR_NOACCESS;
+	return fault - (uintptr_t)remote < n ? ERROR_PARTIAL_COPY :
+					       ERROR_NOACCESS;
 }
 
 BOOL WINAPI ReadProcessMemory(HANDLE hProcess, LPCVOID lpBaseAddress,
@@ -166,10 +172,36 @@ BOOL WINAPI ReadProcessMemory(HANDLE hProcess, LPCVOID lpBaseAddress,
 	if (hProcess != GetCurrentProcess())
 		err = ERROR_INVALID_HANDLE;
 	else if (nSize)
-		err = copy_via_kernel((void *)lpBaseAddress, lpBuffer, nSize,
-				      false);
+		err = copy(lpBuffer, lpBaseAddress, nSize, lpBaseAddress);
 	set_count(lpNumberOfBytesRead, err ? 0 : nSize);
 	return err ? winvm_fail(err) : TRUE;
+}
+
+/*
+ * Through /proc/self/mem, which writes what the mapping itself does not
+ * let the program write (a debugger's way into code): 0 or the error.
+ */
+static DWORD write_forced(void *addr, const void *buf, SIZE_T n)
+{
+	SIZE_T done = 0;
+	ssize_t ret = 0;
+	int fd;
+
+	fd = open("/proc/self/mem", O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return ERROR_ACCESS_DENIED;
+	while (done < n) {
+		ret = pwrite(fd, (const char *)buf + done, n - done,
+			     (off_t)((uintptr_t)addr + done));
+		if (ret <= 0)
+			break;
+		done += ret;
+	}
+	close(fd);
+	if (done == n)
+		return 0;
+	return accessible((const char *)buf + done, 1, false) ?
+	       ERROR_PARTIAL_COPY : ERROR_NOACCESS;
 }
 
 /*
@@ -178,31 +210,19 @@ BOOL WINAPI ReadProcessMemory(HANDLE hProcess, LPCVOID lpBaseAddress,
  * made writable for the copy and given its protection back; a read-only
  * or inaccessible one is refused with ERROR_NOACCESS. Code that is not
  * winvm's (the program's own text) cannot be reprotected by winvm: it is
- * written through /proc/self/mem, which may write what the mapping does
- * not allow, as a debugger does.
+ * written through /proc/self/mem, as a debugger writes it.
  */
 static DWORD write_code(void *addr, const void *buf, SIZE_T n)
 {
 	DWORD old, ignored, err;
-	ssize_t done;
-	int fd;
 
-	if (VirtualProtect(addr, n, PAGE_EXECUTE_READWRITE, &old)) {
-		err = copy_via_kernel(addr, (void *)buf, n, true);
-		VirtualProtect(addr, n, old, &ignored);
-		return err;
-	}
-	if (GetLastError() != ERROR_INVALID_ADDRESS)
+	if (!winvm_owns(addr))
+		return write_forced(addr, buf, n);
+	if (!VirtualProtect(addr, n, PAGE_EXECUTE_READWRITE, &old))
 		return GetLastError();
-	fd = open("/proc/self/mem", O_RDWR | O_CLOEXEC);
-	if (fd < 0)
-		return ERROR_ACCESS_DENIED;
-	done = pwrite(fd, buf, n, (off_t)(uintptr_t)addr);
-	close(fd);
-	if (done == (ssize_t)n)
-		return 0;
-	return accessible(buf, n, false) ? ERROR_PARTIAL_COPY :
-					   ERROR_NOACCESS;
+	err = copy(addr, buf, n, addr);
+	VirtualProtect(addr, n, old, &ignored);
+	return err;
 }
 
 BOOL WINAPI WriteProcessMemory(HANDLE hProcess, LPVOID lpBaseAddress,
@@ -227,13 +247,12 @@ BOOL WINAPI WriteProcessMemory(HANDLE hProcess, LPVOID lpBaseAddress,
 		case PAGE_WRITECOPY:
 		case PAGE_EXECUTE_READWRITE:
 		case PAGE_EXECUTE_WRITECOPY:
-			err = copy_via_kernel(lpBaseAddress, (void *)lpBuffer,
-					      nSize, true);
+			err = copy(lpBaseAddress, lpBuffer, nSize,
+				   lpBaseAddress);
 			break;
 		case PAGE_EXECUTE:
 		case PAGE_EXECUTE_READ:
 			err = write_code(lpBaseAddress, lpBuffer, nSize);
-			SetLastError(saved);
 			break;
 		default:
 			err = ERROR_NOACCESS;
@@ -241,5 +260,8 @@ BOOL WINAPI WriteProcessMemory(HANDLE hProcess, LPVOID lpBaseAddress,
 		}
 	}
 	set_count(lpNumberOfBytesWritten, err ? 0 : nSize);
-	return err ? winvm_fail(err) : TRUE;
+	if (err)
+		return winvm_fail(err);
+	SetLastError(saved);
+	return TRUE;
 }

@@ -170,6 +170,15 @@ static bool forked_behind_our_back(int fd, pid_t opener)
 	return retry;
 }
 
+bool winvm_owns(const void *addr)
+{
+	struct winvm_query_args q = { .addr = (uintptr_t)addr };
+	int fd = device();
+
+	return fd >= 0 && !ioctl(fd, WINVM_IOC_QUERY, &q) &&
+	       (q.out_flags & WINVM_QUERY_WINVM);
+}
+
 int winvm_fault_fd(void)
 {
 	return __atomic_load_n(&dev.fd, __ATOMIC_ACQUIRE);

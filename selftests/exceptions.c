@@ -1099,6 +1099,33 @@ TEST_F(exc, guard_stack_overflow)
 	EXPECT_TRUE(VirtualFree(s, 0, MEM_RELEASE));
 }
 
+/* A probe of the thread's own stack guard grows the stack, as on Windows. */
+static char *probe_target;
+static volatile int probe_result;
+
+static void probe_own_guard(void)
+{
+	probe_result = IsBadReadPtr(probe_target, 1);
+}
+
+TEST_F(exc, guard_stack_probe)
+{
+	const SIZE_T size = 16 * P;
+	MEMORY_BASIC_INFORMATION mbi;
+	char *s = windows_stack(size);
+
+	ASSERT_NE(NULL, s);
+	probe_target = s + size - 3 * P;
+	probe_result = -1;
+	run_on(s, size, probe_own_guard);
+	EXPECT_EQ(FALSE, probe_result);
+	VirtualQuery(probe_target, &mbi, sizeof(mbi));
+	EXPECT_EQ(PAGE_READWRITE, mbi.Protect);
+	VirtualQuery(probe_target - P, &mbi, sizeof(mbi));
+	EXPECT_EQ(PAGE_READWRITE | PAGE_GUARD, mbi.Protect);
+	EXPECT_TRUE(VirtualFree(s, 0, MEM_RELEASE));
+}
+
 /* Another thread's stack is not this thread's: its guard page is reported. */
 TEST_F(exc, guard_not_own_stack)
 {

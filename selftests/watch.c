@@ -586,7 +586,13 @@ static void *race_writer(void *data)
 	while (!atomic_load(&r->stop)) {
 		p = rand_r(&seed) % RACE_PAGES;
 		atomic_store(&r->flagged[p], 1);
-		((volatile char *)r->base)[p * P + (seed & 0xfff)]++;
+		/* Half the writes go through WriteProcessMemory. */
+		if (seed & 0x1000)
+			WriteProcessMemory(GetCurrentProcess(),
+					   r->base + p * P + (seed & 0xfff),
+					   &seed, 1, NULL);
+		else
+			((volatile char *)r->base)[p * P + (seed & 0xfff)]++;
 	}
 	return NULL;
 }

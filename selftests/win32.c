@@ -5,12 +5,16 @@
  * shared/spec/win32-memory.md).
  */
 #include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <sys/time.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <windows.h>
@@ -924,13 +928,122 @@ TEST_F(win32, is_bad_ptr)
 	EXPECT_TRUE(IsBadCodePtr((FARPROC)0xdeadbeef));
 	EXPECT_FALSE(IsBadCodePtr((FARPROC)&stackvar));
 
-	/* The probes change nothing and no handler sees their faults. */
+	/*
+	 * The probes change nothing; as Windows' SEH-guarded probes, their
+	 * faults go to the vectored handlers first.
+	 */
 	EXPECT_EQ(5, stackvar);
 	EXPECT_EQ(9, r[7]);
-	EXPECT_EQ(0, veh_calls);
+	EXPECT_LT(0, veh_calls);
 	EXPECT_EQ(UNTOUCHED, GetLastError());
 	EXPECT_TRUE(RemoveVectoredExceptionHandler(h));
 	EXPECT_TRUE(VirtualFree(r, 0, MEM_RELEASE));
+}
+
+/* A vectored handler that commits the page and continues. */
+static LONG CALLBACK commit_on_fault(EXCEPTION_POINTERS *ep)
+{
+	EXCEPTION_RECORD *rec = ep->ExceptionRecord;
+
+	if (rec->ExceptionCode != STATUS_ACCESS_VIOLATION)
+		return EXCEPTION_CONTINUE_SEARCH;
+	veh_calls++;
+	if (!VirtualAlloc((void *)rec->ExceptionInformation[1], 1, MEM_COMMIT,
+			  PAGE_READWRITE))
+		return EXCEPTION_CONTINUE_SEARCH;
+	return EXCEPTION_CONTINUE_EXECUTION;
+}
+
+/* A handler that continues a probe's fault makes the memory good. */
+TEST_F(win32, is_bad_ptr_handler_continues)
+{
+	PVOID h = AddVectoredExceptionHandler(1, commit_on_fault);
+	char *r = VirtualAlloc(NULL, 2 * P, MEM_RESERVE, PAGE_READWRITE);
+
+	ASSERT_NE(NULL, h);
+	ASSERT_NE(NULL, r);
+	veh_calls = 0;
+	EXPECT_FALSE(IsBadWritePtr(r, 2 * P));
+	EXPECT_EQ(2, veh_calls);
+	r[2 * P - 1] = 1;
+	EXPECT_TRUE(RemoveVectoredExceptionHandler(h));
+	EXPECT_TRUE(VirtualFree(r, 0, MEM_RELEASE));
+}
+
+static void *probe_blocked(void *arg)
+{
+	sigset_t all;
+	long bad;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	bad = IsBadReadPtr((void *)0xdeadbeef, 1) &&
+	      IsBadWritePtr(arg, 1) && !IsBadReadPtr(arg, 1);
+	return (void *)bad;
+}
+
+/* A thread that blocks every signal can still probe. */
+TEST_F(win32, is_bad_ptr_signals_blocked)
+{
+	char *ro = VirtualAlloc(NULL, P, MEM_RESERVE | MEM_COMMIT,
+				PAGE_READONLY);
+	pthread_t th;
+	void *ret;
+
+	ASSERT_NE(NULL, ro);
+	ASSERT_EQ(0, pthread_create(&th, NULL, probe_blocked, ro));
+	ASSERT_EQ(0, pthread_join(th, &ret));
+	EXPECT_EQ((void *)1, ret);
+	EXPECT_TRUE(VirtualFree(ro, 0, MEM_RELEASE));
+}
+
+/*
+ * A fault a signal handler makes (the program's own probe) while a probe
+ * of libwinvm's runs in the same thread goes to the program's handler,
+ * not to the probe.
+ */
+static sigjmp_buf own_env;
+static volatile int own_probes, own_faults;
+static volatile char *volatile own_bad = (volatile char *)8;
+
+static void own_segv(int sig)
+{
+	own_faults++;
+	siglongjmp(own_env, 1);
+}
+
+static void own_alarm(int sig)
+{
+	if (!sigsetjmp(own_env, 1))
+		(void)*own_bad;
+	own_probes++;
+}
+
+TEST_F(win32, is_bad_ptr_foreign_fault)
+{
+	const SIZE_T size = 1 << 20;
+	struct sigaction segv = { .sa_handler = own_segv }, alrm = {
+		.sa_handler = own_alarm,
+	}, old_segv, old_alrm;
+	struct itimerval it = { { 0, 2000 }, { 0, 2000 } }, off = { 0 };
+	char *p = VirtualAlloc(NULL, size, MEM_RESERVE | MEM_COMMIT,
+			       PAGE_READWRITE);
+	time_t until = time(NULL) + 2;
+	int wrong = 0;
+
+	ASSERT_NE(NULL, p);
+	ASSERT_EQ(0, sigaction(SIGSEGV, &segv, &old_segv));
+	ASSERT_EQ(0, sigaction(SIGALRM, &alrm, &old_alrm));
+	ASSERT_EQ(0, setitimer(ITIMER_REAL, &it, NULL));
+	while (time(NULL) < until)
+		wrong += IsBadReadPtr(p, size);
+	setitimer(ITIMER_REAL, &off, NULL);
+	sigaction(SIGALRM, &old_alrm, NULL);
+	sigaction(SIGSEGV, &old_segv, NULL);
+	EXPECT_EQ(0, wrong);
+	EXPECT_LT(0, own_probes);
+	EXPECT_EQ(own_probes, own_faults);
+	EXPECT_TRUE(VirtualFree(p, 0, MEM_RELEASE));
 }
 
 /* As on Windows, a probe that meets a guard page consumes it. */
@@ -1083,6 +1196,16 @@ TEST_F(win32, write_process_memory)
 	EXPECT_EQ(ERROR_PARTIAL_COPY, GetLastError());
 	EXPECT_EQ(0, n);
 	EXPECT_EQ('w', p[P]);
+
+	/* Code running on into reserved pages: VirtualProtect's error. */
+	ASSERT_TRUE(VirtualFree(p + 3 * P, P, MEM_DECOMMIT));
+	ASSERT_TRUE(VirtualProtect(p + 2 * P, P, PAGE_EXECUTE_READ, &old));
+	SetLastError(UNTOUCHED);
+	EXPECT_FALSE(WriteProcessMemory(GetCurrentProcess(), p + 3 * P - 4,
+					data, sizeof(data), &n));
+	EXPECT_EQ(ERROR_INVALID_ADDRESS, GetLastError());
+	query(p + 2 * P, &mbi);
+	EXPECT_EQ(PAGE_EXECUTE_READ, mbi.Protect);
 
 	EXPECT_TRUE(VirtualFree(p, 0, MEM_RELEASE));
 	SetLastError(UNTOUCHED);
