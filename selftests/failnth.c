@@ -69,10 +69,15 @@ static bool setup_injection(void)
 	return true;
 }
 
-/* What the process's winvm state looks like, region by region. */
+/*
+ * What the process's winvm state looks like, region by region, and which
+ * pages of the window are marked written if it is write-watched.
+ */
 struct snapshot {
 	struct winvm_query_args q[2 * SNAP];
 	int n;
+	__u64 written[16];
+	long nwritten;
 };
 
 static void walk(int fd, uint64_t addr, struct snapshot *s)
@@ -95,14 +100,23 @@ static void walk(int fd, uint64_t addr, struct snapshot *s)
 
 static void snap(int fd, struct snapshot *s)
 {
+	struct winvm_watch_args w = {
+		.addr = WINDOW, .size = 16 * PAGE, .buf = (uintptr_t)s->written,
+		.count = 16, .flags = WINVM_WATCH_REPORT,
+	};
+
 	s->n = 0;
 	walk(fd, 0x10000, s);
 	walk(fd, WINDOW, s);
+	memset(s->written, 0, sizeof(s->written));
+	s->nwritten = wv_ioctl(fd, WINVM_IOC_WATCH, &w) ? -1 : w.out_count;
 }
 
 static bool same(const struct snapshot *a, const struct snapshot *b)
 {
-	return a->n == b->n && !memcmp(a->q, b->q, a->n * sizeof(a->q[0]));
+	return a->n == b->n && !memcmp(a->q, b->q, a->n * sizeof(a->q[0])) &&
+	       a->nwritten == b->nwritten &&
+	       !memcmp(a->written, b->written, sizeof(a->written));
 }
 
 /*

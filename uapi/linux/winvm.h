@@ -388,7 +388,9 @@ struct winvm_lock_args {
  * in @buf, at most @count of them. RESET clears the marks of the pages
  * reported, or without REPORT, of every page in the range. The pages
  * behind the last one reported are left as they are; a write that races
- * with the call is either reported by it or marks its page afresh. Every
+ * with the call is either reported by it or marks its page afresh, except
+ * one the kernel makes through a page it pinned before the reset (O_DIRECT,
+ * io_uring fixed buffers), which is not seen. Every
  * entry of @buf the call may store (@count, or the pages of the range if
  * fewer) is checked writable before anything is done.
  *
