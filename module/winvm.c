@@ -1374,9 +1374,12 @@ static int winvm_insert(struct winvm_ctx *ctx, unsigned long base,
 /*
  * Free space for a reservation with footprint @len inside one existing
  * arena of the wanted direction, where @place allows: 0 if there is none.
- * Holes in arenas of the other direction or of large pages, and holes too
- * small once cut at an arena boundary, are skipped, a few of them at most
- * before giving up (the caller then maps a new arena).
+ * Holes in arenas of the other direction (unless @place has bounds or an
+ * alignment of its own, which the arena's direction must not defeat) or of
+ * large pages, holes too small once cut at an arena boundary, and holes
+ * with no block of @len at the alignment (free space starts and ends on
+ * page boundaries: a partial release leaves such holes) are skipped, a few
+ * of them at most before giving up (the caller then maps a new arena).
  */
 static unsigned long winvm_arena_space(struct winvm_ctx *ctx,
 				       unsigned long len,
@@ -1385,32 +1388,44 @@ static unsigned long winvm_arena_space(struct winvm_ctx *ctx,
 	MA_STATE(mas, &ctx->allocs, 0, 0);
 	unsigned long low = max_t(unsigned long, place->low, WINVM_MIN_ADDR);
 	unsigned long high = min(place->high, ctx->max_addr);
-	unsigned long need = len + place->align - WINVM_GRANULARITY;
 	bool top_down = place->top_down;
+	bool any_direction = low > WINVM_MIN_ADDR || high < ctx->max_addr ||
+			     place->align != WINVM_GRANULARITY;
+	unsigned long addr, hole_start, hole_end;
 	struct winvm_arena *arena;
-	unsigned long addr;
 	int tries, ret;
 
 	lockdep_assert_held(&ctx->ops_lock);
 
-	if (need < len)
-		return 0;
 	for (tries = 0; tries < WINVM_MAP_RETRIES && low < high; tries++) {
 		mas_reset(&mas);
 		down_read(&ctx->state_lock);
 		if (top_down)
-			ret = mas_empty_area_rev(&mas, low, high, need);
+			ret = mas_empty_area_rev(&mas, low, high, len);
 		else
-			ret = mas_empty_area(&mas, low, high, need);
+			ret = mas_empty_area(&mas, low, high, len);
+		/* The whole hole, within the bounds. */
+		if (!ret) {
+			addr = mas.index;
+			mas_set(&mas, addr);
+			mas_walk(&mas);
+		}
 		up_read(&ctx->state_lock);
 		if (ret)
 			return 0;
+		hole_start = max(mas.index, low);
+		hole_end = min(mas.last, high);
 
-		/* Gaps start and end on arena and footprint boundaries. */
-		addr = top_down ? round_down(mas.last + 1 - len, place->align) :
-				  round_up(mas.index, place->align);
-		if (!IS_ALIGNED(addr, WINVM_GRANULARITY))
-			return 0;
+		addr = top_down ? round_down(hole_end + 1 - len, place->align) :
+				  round_up(hole_start, place->align);
+		if (addr < hole_start || addr + len - 1 > hole_end ||
+		    addr + len < addr) {
+			if (top_down)
+				high = hole_start - 1;
+			else
+				low = hole_end + 1;
+			continue;
+		}
 		arena = winvm_arena_find(ctx, addr);
 		if (!arena)
 			return 0;
@@ -1422,7 +1437,8 @@ static unsigned long winvm_arena_space(struct winvm_ctx *ctx,
 				low = arena->end;
 			continue;
 		}
-		if (arena->top_down == top_down && !arena->large) {
+		if ((arena->top_down == top_down || any_direction) &&
+		    !arena->large) {
 			if (ctx->spare == arena)
 				ctx->spare = NULL;
 			return addr;

@@ -639,6 +639,56 @@ TEST_F(winvm, release_makes_free)
 	EXPECT_EQ(SEGV_MAPERR, probe_info.si_code);
 }
 
+/*
+ * Free room left by partial releases starts and ends on page boundaries:
+ * placing a 64 KiB reservation there must not overlap what is still
+ * allocated on either side, in either direction.
+ */
+TEST_F(winvm, placement_around_partial_releases)
+{
+	struct winvm_alloc_ex_args ex = {
+		.alloc = { .size = GRAN, .flags = RES, .prot = RW },
+	};
+	struct winvm_query_args q;
+	char *w, *a, *b;
+
+	/* Two adjacent granules of a window known to be free. */
+	ASSERT_EQ(0, wv_alloc(self->fd, 0, 4 * GRAN, RES, RW,
+			      (uint64_t *)&w, NULL));
+	ASSERT_EQ(0, wv_release(self->fd, w));
+	a = w + GRAN;
+	b = w + 2 * GRAN;
+	ASSERT_EQ(0, wv_alloc(self->fd, (uintptr_t)a, GRAN, RES | COM, RW,
+			      NULL, NULL));
+	ASSERT_EQ(0, wv_alloc(self->fd, (uintptr_t)b, GRAN, RES | COM, RW,
+			      NULL, NULL));
+	a[0] = 1;
+	b[GRAN - 1] = 2;
+	/* Free: [a + PAGE, b + PAGE), 64 KiB, but at no granule boundary. */
+	ASSERT_EQ(0, wv_free(self->fd, a + PAGE, GRAN - PAGE,
+			     WINVM_FREE_RELEASE, NULL, NULL));
+	ASSERT_EQ(0, wv_free(self->fd, b, PAGE, WINVM_FREE_RELEASE, NULL,
+			     NULL));
+
+	ex.lowest = (uintptr_t)a;
+	ex.highest = (uintptr_t)b + GRAN - 1;
+	EXPECT_EQ(-ENOMEM, wv_ioctl(self->fd, WINVM_IOC_ALLOC_EX, &ex));
+	ex.alloc.flags = RES | WINVM_ALLOC_TOP_DOWN;
+	EXPECT_EQ(-ENOMEM, wv_ioctl(self->fd, WINVM_IOC_ALLOC_EX, &ex));
+
+	ASSERT_EQ(0, wv_query(self->fd, a, &q));
+	EXPECT_EQ((uintptr_t)a, q.out_alloc_base);
+	EXPECT_EQ(PAGE, q.out_region_size);
+	EXPECT_EQ(WINVM_STATE_COMMIT, q.out_state);
+	ASSERT_EQ(0, wv_query(self->fd, b + PAGE, &q));
+	EXPECT_EQ((uintptr_t)b + PAGE, q.out_alloc_base);
+	EXPECT_EQ(GRAN - PAGE, q.out_region_size);
+	EXPECT_EQ(1, a[0]);
+	EXPECT_EQ(2, b[GRAN - 1]);
+	EXPECT_EQ(0, wv_release(self->fd, a));
+	EXPECT_EQ(0, wv_release(self->fd, b + PAGE));
+}
+
 /* Assert NT partial release: the pieces become allocations of their own. */
 TEST_F(winvm, partial_release)
 {

@@ -1356,6 +1356,45 @@ TEST_F(win32, alloc2_bounds)
 	EXPECT_EQ(ERROR_NOT_ENOUGH_MEMORY, GetLastError());
 }
 
+/* Bounds inside an arena made for the other direction are honoured. */
+TEST_F(win32, alloc2_bounds_other_direction)
+{
+	char *t = VirtualAlloc(NULL, G, MEM_RESERVE | MEM_TOP_DOWN,
+			       PAGE_READWRITE);
+	char *p;
+
+	ASSERT_NE(NULL, t);
+	p = alloc2(G, MEM_RESERVE, t - (16 << 20), t - 1, 0);
+	ASSERT_NE(NULL, p);
+	EXPECT_LE(t - (16 << 20), p);
+	EXPECT_GE(t, p + G);
+	EXPECT_TRUE(VirtualFree(p, 0, MEM_RELEASE));
+	EXPECT_TRUE(VirtualFree(t, 0, MEM_RELEASE));
+}
+
+/* A window wide enough for a shared arena: many small ones, all inside. */
+TEST_F(win32, alloc2_bounds_shared_arena)
+{
+	const SIZE_T window = 256 << 20;
+	char *w = VirtualAlloc(NULL, window, MEM_RESERVE, PAGE_NOACCESS);
+	char *p[200];
+	size_t i;
+
+	ASSERT_NE(NULL, w);
+	ASSERT_TRUE(VirtualFree(w, 0, MEM_RELEASE));
+	for (i = 0; i < 200; i++) {
+		p[i] = alloc2(P, MEM_RESERVE | MEM_COMMIT, w, w + window - 1,
+			      0);
+		ASSERT_NE(NULL, p[i]);
+		EXPECT_LE(w, p[i]);
+		EXPECT_GE(w + window, p[i] + G);
+		p[i][P - 1] = 1;
+	}
+	EXPECT_EQ(w, p[0]);
+	for (i = 0; i < 200; i++)
+		EXPECT_TRUE(VirtualFree(p[i], 0, MEM_RELEASE));
+}
+
 /* 68 and the parameter rules of VirtualAlloc2. */
 TEST_F(win32, alloc2_bad_parameters)
 {

@@ -221,15 +221,16 @@ struct winvm_alloc_args {
  *	winvm_info.granularity; 0 for the granularity.
  * @lowest: in: lowest base, aligned to the granularity and not below
  *	winvm_info.min_address; 0 for min_address.
- * @highest: in: highest address the reservation may cover (inclusive), the
- *	last byte of a page, not above winvm_info.max_address; 0 for
- *	max_address.
+ * @highest: in: highest address the reservation's footprint (its size
+ *	rounded up to the granularity) may cover (inclusive), the last byte of
+ *	a page, not above winvm_info.max_address; 0 for max_address.
  *
  * WINVM_IOC_ALLOC_EX (WINVM_FEATURE_ADDRESS_REQUIREMENTS) is VirtualAlloc2's
- * MEM_ADDRESS_REQUIREMENTS: the reservation goes to the lowest place in
- * [@lowest, @highest] with the alignment asked for (the highest with
- * WINVM_ALLOC_TOP_DOWN). Everything else is as for WINVM_IOC_ALLOC, which
- * is this with all three requirements 0.
+ * MEM_ADDRESS_REQUIREMENTS: the reservation goes to a place in [@lowest,
+ * @highest] with the alignment asked for, picked as WINVM_IOC_ALLOC picks
+ * one (free room in the address space winvm already holds first, lowest
+ * first, or highest first with WINVM_ALLOC_TOP_DOWN). Everything else is
+ * as for WINVM_IOC_ALLOC, which is this with all three requirements 0.
  *
  * Errors: those of WINVM_IOC_ALLOC; EINVAL also for requirements breaking
  * the rules above or @highest below @lowest; ENOMEM when nothing fits.
