@@ -97,14 +97,22 @@ static __thread struct {
 static __thread bool thread_ready;
 static pthread_key_t altstack_key;
 
-/* The innermost winvm_try() of this thread, whose faults go back to it. */
+/*
+ * The innermost winvm_try() of this thread, whose faults go back to it,
+ * with the signal mask to put back (WINVM_TRY_UNBLOCK) and how many
+ * dispatches this thread was in when it began: a fault of the try inside
+ * a handler that dispatch() called leaves those dispatches by siglongjmp().
+ */
 struct try_frame {
 	sigjmp_buf env;
 	struct winvm_try *t;
 	struct try_frame *outer;
+	sigset_t old_mask;
+	int depth;
 };
 
 static __thread struct try_frame *try_cur;
+static __thread int dispatch_depth;
 
 static int fault_index(int sig)
 {
@@ -485,6 +493,7 @@ static LONG dispatch(EXCEPTION_POINTERS *ptrs, bool filter_too)
 	LONG ret;
 
 	__atomic_add_fetch(&dispatching, 1, __ATOMIC_SEQ_CST);
+	dispatch_depth++;
 	ret = call_list(&veh_head, ptrs);
 	if (ret != EXCEPTION_CONTINUE_EXECUTION && filter_too) {
 		filter = __atomic_load_n(&top_filter, __ATOMIC_ACQUIRE);
@@ -495,6 +504,7 @@ static LONG dispatch(EXCEPTION_POINTERS *ptrs, bool filter_too)
 	}
 	if (ret == EXCEPTION_CONTINUE_EXECUTION)
 		call_list(&vch_head, ptrs);
+	dispatch_depth--;
 	__atomic_sub_fetch(&dispatching, 1, __ATOMIC_SEQ_CST);
 	return ret;
 }
@@ -577,6 +587,44 @@ static bool try_owns(const struct try_frame *f, int sig, const siginfo_t *si)
 	return false;
 }
 
+/*
+ * A fault of winvm_try() @f's function. The vectored handlers may see it
+ * first, as they see the faults of Windows' SEH-guarded probes: if one
+ * continues where the fault was, the access is retried; if it continues
+ * elsewhere, the try is abandoned (popped, its mask put back on return).
+ * Otherwise the try ends, back in winvm_try().
+ */
+static void try_fault(struct try_frame *f, EXCEPTION_RECORD *rec,
+		      const siginfo_t *si, ucontext_t *uc, int saved_errno)
+{
+	EXCEPTION_POINTERS ptrs = { rec, NULL };
+	int skipped;
+	CONTEXT ctx;
+
+	if (f->t->flags & WINVM_TRY_VEH) {
+		context_from_ucontext(&ctx, uc);
+		ptrs.ContextRecord = &ctx;
+		if (dispatch(&ptrs, false) == EXCEPTION_CONTINUE_EXECUTION) {
+			if (ctx.Rip != (DWORD64)uc->uc_mcontext.gregs[REG_RIP] ||
+			    ctx.Rsp != (DWORD64)uc->uc_mcontext.gregs[REG_RSP]) {
+				try_cur = f->outer;
+				if (f->t->flags & WINVM_TRY_UNBLOCK)
+					uc->uc_sigmask = f->old_mask;
+			}
+			context_to_ucontext(&ctx, uc);
+			return;
+		}
+	}
+	skipped = dispatch_depth - f->depth;
+	if (skipped > 0) {
+		__atomic_sub_fetch(&dispatching, skipped, __ATOMIC_SEQ_CST);
+		dispatch_depth = f->depth;
+	}
+	f->t->fault = (uintptr_t)si->si_addr;
+	errno = saved_errno;
+	siglongjmp(f->env, 1);
+}
+
 static void on_fault(int sig, siginfo_t *si, void *ucv)
 {
 	EXCEPTION_RECORD rec, nested;
@@ -596,24 +644,8 @@ static void on_fault(int sig, siginfo_t *si, void *ucv)
 	if (carrier == GUARD && grow_stack(uc, &rec))
 		goto out;
 	if (carrier != RAISED && try_owns(try_cur, sig, si)) {
-		/*
-		 * A fault of winvm_try()'s function: the vectored handlers
-		 * may see it first, as they see the faults of Windows'
-		 * SEH-guarded probes; if none continues, the try ends.
-		 */
-		if (try_cur->t->flags & WINVM_TRY_VEH) {
-			context_from_ucontext(&ctx, uc);
-			ptrs.ExceptionRecord = &rec;
-			ptrs.ContextRecord = &ctx;
-			if (dispatch(&ptrs, false) ==
-			    EXCEPTION_CONTINUE_EXECUTION) {
-				context_to_ucontext(&ctx, uc);
-				goto out;
-			}
-		}
-		try_cur->t->fault = (uintptr_t)si->si_addr;
-		errno = saved_errno;
-		siglongjmp(try_cur->env, 1);
+		try_fault(try_cur, &rec, si, uc, saved_errno);
+		goto out;
 	}
 
 	context_from_ucontext(&ctx, uc);
@@ -655,15 +687,17 @@ out:
  */
 bool winvm_try(struct winvm_try *t, void (*fn)(void *arg), void *arg)
 {
-	struct try_frame frame = { .t = t, .outer = try_cur };
-	sigset_t faults, old;
+	struct try_frame frame = {
+		.t = t, .outer = try_cur, .depth = dispatch_depth,
+	};
+	sigset_t faults;
 	bool ok = true;
 
 	if (t->flags & WINVM_TRY_UNBLOCK) {
 		sigemptyset(&faults);
 		sigaddset(&faults, SIGSEGV);
 		sigaddset(&faults, SIGBUS);
-		pthread_sigmask(SIG_UNBLOCK, &faults, &old);
+		pthread_sigmask(SIG_UNBLOCK, &faults, &frame.old_mask);
 	}
 	if (sigsetjmp(frame.env, 0)) {
 		ok = false;
@@ -673,7 +707,7 @@ bool winvm_try(struct winvm_try *t, void (*fn)(void *arg), void *arg)
 	}
 	try_cur = frame.outer;
 	if (t->flags & WINVM_TRY_UNBLOCK)
-		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		pthread_sigmask(SIG_SETMASK, &frame.old_mask, NULL);
 	return ok;
 }
 

@@ -50,12 +50,16 @@ static void touch_span(void *arg)
 /* Probes are Windows' SEH probes: vectored handlers see their faults. */
 #define PROBE	(WINVM_TRY_VEH | WINVM_TRY_UNBLOCK)
 
-/* Whether @n bytes at @p can all be read (or written, keeping them). */
-static bool accessible(const void *p, uintptr_t n, bool write)
+/*
+ * Whether @n bytes at @p can all be read (or written, keeping them), probed
+ * with winvm_try() @flags.
+ */
+static bool accessible(const void *p, uintptr_t n, bool write,
+		       unsigned int flags)
 {
 	struct span s = { (uintptr_t)p, (uintptr_t)p + n - 1, write };
 	struct winvm_try t = {
-		.start = { (uintptr_t)p }, .len = { n }, .flags = PROBE,
+		.start = { (uintptr_t)p }, .len = { n }, .flags = flags,
 	};
 
 	if (!n)
@@ -67,12 +71,12 @@ static bool accessible(const void *p, uintptr_t n, bool write)
 
 BOOL WINAPI IsBadReadPtr(LPCVOID lp, UINT_PTR ucb)
 {
-	return !accessible(lp, ucb, false);
+	return !accessible(lp, ucb, false, PROBE);
 }
 
 BOOL WINAPI IsBadWritePtr(LPVOID lp, UINT_PTR ucb)
 {
-	return !accessible(lp, ucb, true);
+	return !accessible(lp, ucb, true, PROBE);
 }
 
 BOOL WINAPI IsBadHugeReadPtr(LPCVOID lp, UINT_PTR ucb)
@@ -200,8 +204,10 @@ static DWORD write_forced(void *addr, const void *buf, SIZE_T n)
 	close(fd);
 	if (done == n)
 		return 0;
-	return accessible((const char *)buf + done, 1, false) ?
-	       ERROR_PARTIAL_COPY : ERROR_NOACCESS;
+	/* Which side failed, found the way the kernel would: unseen. */
+	return accessible((const char *)buf + done, 1, false,
+			  WINVM_TRY_UNBLOCK) ? ERROR_PARTIAL_COPY :
+					       ERROR_NOACCESS;
 }
 
 /*

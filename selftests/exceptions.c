@@ -1126,6 +1126,69 @@ TEST_F(exc, guard_stack_probe)
 	EXPECT_TRUE(VirtualFree(s, 0, MEM_RELEASE));
 }
 
+/*
+ * A vectored handler that continues a probe's fault somewhere else (a
+ * recovery point) abandons the probe: its mask comes back, and later
+ * faults are ordinary exceptions again.
+ */
+static ucontext_t probe_uc;
+static volatile int probe_stage;
+static sigset_t mask_at_recovery;
+
+static void back_from_probe(void)
+{
+	pthread_sigmask(SIG_BLOCK, NULL, &mask_at_recovery);
+	setcontext(&probe_uc);
+}
+
+static LONG CALLBACK redirect_probe(EXCEPTION_POINTERS *ep)
+{
+	EXCEPTION_RECORD *rec = ep->ExceptionRecord;
+
+	if (rec->ExceptionCode != STATUS_ACCESS_VIOLATION ||
+	    rec->ExceptionInformation[1] != 0xdeadbeef)
+		return EXCEPTION_CONTINUE_SEARCH;
+	ep->ContextRecord->Rip = (DWORD64)back_from_probe;
+	ep->ContextRecord->Rsp = (DWORD64)(recovery_stack +
+					   sizeof(recovery_stack) - 8);
+	return EXCEPTION_CONTINUE_EXECUTION;
+}
+
+TEST_F(exc, probe_continued_elsewhere)
+{
+	PVOID h = AddVectoredExceptionHandler(1, redirect_probe);
+	volatile char *v = self->a;
+	sigset_t segv, old;
+	DWORD prot;
+
+	ASSERT_NE(NULL, h);
+	sigemptyset(&segv);
+	sigaddset(&segv, SIGSEGV);
+	pthread_sigmask(SIG_BLOCK, &segv, &old);
+	probe_stage = 0;
+	getcontext(&probe_uc);
+	if (!probe_stage) {
+		probe_stage = 1;
+		IsBadReadPtr((void *)0xdeadbeef, 1);
+		probe_stage = 2;	/* never: the handler went elsewhere */
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	EXPECT_EQ(1, probe_stage);
+	/* The probe unblocked SIGSEGV; abandoned, it put the mask back. */
+	EXPECT_TRUE(sigismember(&mask_at_recovery, SIGSEGV));
+	EXPECT_TRUE(RemoveVectoredExceptionHandler(h));
+
+	/* A later guard hit is an ordinary exception. */
+	h = AddVectoredExceptionHandler(1, record_continue);
+	ASSERT_TRUE(VirtualProtect(self->a, P, PAGE_READWRITE | PAGE_GUARD,
+				   &prot));
+	v[5] = 1;
+	EXPECT_EQ(1, calls);
+	EXPECT_EQ(STATUS_GUARD_PAGE_VIOLATION, seen.ExceptionCode);
+	EXPECT_FALSE(IsBadReadPtr(self->a, P));
+	EXPECT_TRUE(RemoveVectoredExceptionHandler(h));
+}
+
 /* Another thread's stack is not this thread's: its guard page is reported. */
 TEST_F(exc, guard_not_own_stack)
 {
