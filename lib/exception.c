@@ -392,7 +392,8 @@ static enum carrier make_record(int sig, const siginfo_t *si,
 	switch (sig) {
 	case SIGSEGV:
 		if (si->si_code == SEGV_ACCERR &&
-		    (si->si_errno & ~WINVM_GUARD_ACCESS_MASK) ==
+		    (si->si_errno & ~(WINVM_GUARD_ACCESS_MASK |
+				      WINVM_GUARD_STACK)) ==
 		    WINVM_GUARD_SIGNATURE) {
 			rec->ExceptionCode = STATUS_GUARD_PAGE_VIOLATION;
 			set_params(rec, si->si_errno & WINVM_GUARD_ACCESS_MASK,
@@ -436,31 +437,29 @@ static enum carrier make_record(int sig, const siginfo_t *si,
 
 /*
  * Case 77: a guard page hit in the allocation that holds the thread's stack
- * pointer is that thread's stack growing, which Windows handles without an
- * exception: the page below becomes the guard page and the access is
- * retried. The lowest page of the allocation stays reserved, as the
- * stack's hard end: when the guard would have to move onto it (or cannot
- * be committed), there is no room left and the hit becomes
- * STATUS_STACK_OVERFLOW. True if the stack grew.
+ * pointer (the module says so with WINVM_GUARD_STACK) is that thread's
+ * stack growing, which Windows handles without an exception: the page
+ * below becomes the guard page and the access is retried. The lowest page
+ * of the allocation stays reserved, as the stack's hard end: when the
+ * guard would have to move onto it (or cannot be committed), there is no
+ * room left and the hit becomes STATUS_STACK_OVERFLOW. True if the stack
+ * grew.
  */
-static bool grow_stack(const ucontext_t *uc, EXCEPTION_RECORD *rec)
+static bool grow_stack(const siginfo_t *si, EXCEPTION_RECORD *rec)
 {
 	uintptr_t page = rec->ExceptionInformation[1] & ~(PAGE - 1);
 	struct winvm_query_args hit = { .addr = page };
-	struct winvm_query_args sp = {
-		.addr = uc->uc_mcontext.gregs[REG_RSP],
-	};
 	struct winvm_alloc_args commit = {
 		.addr = page - PAGE,
 		.size = PAGE,
 		.flags = WINVM_ALLOC_COMMIT,
 	};
-	int fd = winvm_fault_fd();
+	int fd;
 
-	if (fd < 0 || ioctl(fd, WINVM_IOC_QUERY, &hit) ||
-	    ioctl(fd, WINVM_IOC_QUERY, &sp) ||
-	    !(hit.out_flags & sp.out_flags & WINVM_QUERY_WINVM) ||
-	    hit.out_alloc_base != sp.out_alloc_base)
+	if (!(si->si_errno & WINVM_GUARD_STACK))
+		return false;
+	fd = winvm_fault_fd();
+	if (fd < 0 || ioctl(fd, WINVM_IOC_QUERY, &hit))
 		return false;
 	commit.prot = hit.out_prot | WINVM_PROT_GUARD;
 	if (page - PAGE > hit.out_alloc_base &&
@@ -568,6 +567,46 @@ static void die(int sig, enum carrier carrier)
 }
 
 /*
+ * winvm_copy(dst, src, n): rep movsq, then rep movsb for the tail, whose
+ * faults on_fault() turns into a return of false, as the kernel's
+ * exception table does for copy_to_user(): nothing to set up, so a system
+ * call's outputs cost one call to copy.
+ */
+__asm__(".pushsection .text\n"
+	".p2align 4\n"
+	".globl winvm_copy\n"
+	".hidden winvm_copy\n"
+	".type winvm_copy, @function\n"
+	"winvm_copy:\n"
+	"	mov %rdx, %rcx\n"
+	"	shr $3, %rcx\n"
+	"	rep movsq\n"
+	"	mov %rdx, %rcx\n"
+	"	and $7, %rcx\n"
+	"	rep movsb\n"
+	"	mov $1, %eax\n"
+	"	ret\n"
+	"winvm_copy_fault:\n"
+	"	xor %eax, %eax\n"
+	"	ret\n"
+	".size winvm_copy, . - winvm_copy\n"
+	".popsection\n");
+
+extern const char winvm_copy_fault[];
+
+/* A fault of winvm_copy()'s copy: return false from it instead. */
+static bool copy_fault(int sig, const siginfo_t *si, ucontext_t *uc)
+{
+	greg_t *rip = &uc->uc_mcontext.gregs[REG_RIP];
+
+	if ((sig != SIGSEGV && sig != SIGBUS) || si->si_code <= 0 ||
+	    *rip < (greg_t)winvm_copy || *rip >= (greg_t)winvm_copy_fault)
+		return false;
+	*rip = (greg_t)winvm_copy_fault;
+	return true;
+}
+
+/*
  * Whether a fault belongs to winvm_try() @f: a memory fault at an address
  * it covers, or one with no address (a general-protection fault of a
  * non-canonical address), not one of a handler that interrupted it.
@@ -641,7 +680,9 @@ static void on_fault(int sig, siginfo_t *si, void *ucv)
 			die(sig, FOREIGN);
 		goto out;
 	}
-	if (carrier == GUARD && grow_stack(uc, &rec))
+	if (carrier == GUARD && grow_stack(si, &rec))
+		goto out;
+	if (copy_fault(sig, si, uc))
 		goto out;
 	if (carrier != RAISED && try_owns(try_cur, sig, si)) {
 		try_fault(try_cur, &rec, si, uc, saved_errno);
@@ -739,11 +780,6 @@ bool winvm_copy_ex(void *dst, const void *src, size_t n, unsigned int flags,
 	if (fault)
 		*fault = t.fault;
 	return false;
-}
-
-bool winvm_copy(void *dst, const void *src, size_t n)
-{
-	return winvm_copy_ex(dst, src, n, 0, NULL);
 }
 
 /*

@@ -53,8 +53,10 @@ int winvm_fault_fd(void);
 /*
  * Copy @n bytes to or from a caller's buffer with winvm_try() (@flags):
  * false if it faulted, with *@fault (if given) the address. winvm_copy()
- * is the cheap one, for a system call's outputs: no vectored handler sees
- * its faults, and the fault signals are left as the thread has them.
+ * is the cheap one, for a system call's outputs: a plain copy whose fault
+ * the fault handler turns into a return of false (no setup at all); no
+ * vectored handler sees it, and in a thread that blocks SIGSEGV it ends
+ * the process, as any fault would.
  */
 bool winvm_copy_ex(void *dst, const void *src, size_t n, unsigned int flags,
 		   uintptr_t *fault);

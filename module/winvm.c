@@ -22,9 +22,11 @@
 #include <linux/overflow.h>
 #include <linux/pagemap.h>
 #include <linux/pagevec.h>
+#include <linux/ptrace.h>
 #include <linux/rbtree.h>
 #include <linux/rwsem.h>
 #include <linux/sched/mm.h>
+#include <linux/sched/task_stack.h>
 #include <linux/shmem_fs.h>
 #include <linux/sizes.h>
 #include <linux/slab.h>
@@ -2062,16 +2064,18 @@ static bool winvm_sigsegv_deliverable(void)
 
 /*
  * A user access hit an armed guard page: disarm it and send the guard
- * signal to the faulting thread; the access is retried once its handler
- * returns. If another thread disarmed the page first, just retry: exactly
+ * signal to the faulting thread, saying whether its stack pointer is in
+ * the page's allocation (its stack growing, to Windows); the access is
+ * retried once its handler returns. If another thread disarmed the page first, just retry: exactly
  * one access per arming takes the exception.
  */
 static vm_fault_t winvm_guard_hit(struct winvm_ctx *ctx, struct vm_fault *vmf)
 {
+	unsigned long sp = current_user_stack_pointer();
 	unsigned long addr = vmf->address;
 	struct kernel_siginfo info;
 	struct winvm_alloc *alloc;
-	bool hit = false;
+	bool hit = false, stack;
 	u32 prot, access;
 
 	/* A thread that cannot take the signal dies of the fault instead. */
@@ -2089,6 +2093,7 @@ static vm_fault_t winvm_guard_hit(struct winvm_ctx *ctx, struct vm_fault *vmf)
 			return VM_FAULT_OOM;
 		}
 		hit = true;
+		stack = sp >= alloc->base && sp < alloc->end;
 	}
 	up_write(&ctx->state_lock);
 	if (!hit)
@@ -2103,7 +2108,8 @@ static vm_fault_t winvm_guard_hit(struct winvm_ctx *ctx, struct vm_fault *vmf)
 
 	clear_siginfo(&info);
 	info.si_signo = SIGSEGV;
-	info.si_errno = WINVM_GUARD_SIGNATURE | access;
+	info.si_errno = WINVM_GUARD_SIGNATURE | access |
+			(stack ? WINVM_GUARD_STACK : 0);
 	info.si_code = SEGV_ACCERR;
 	info.si_addr = (void __user *)vmf->real_address;
 	send_sig_info(SIGSEGV, &info, current);

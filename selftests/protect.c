@@ -8,6 +8,7 @@
 #include <sys/mman.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
+#include <ucontext.h>
 
 #include "harness.h"
 #include "winvm_util.h"
@@ -241,6 +242,50 @@ TEST_F(protect, guard_one_shot)
 	EXPECT_TRUE(is_guard_signal(WINVM_ACCESS_WRITE));
 	EXPECT_EQ(p + 7, probe_info.si_addr);
 	EXPECT_TRUE(try_write(p + 7, 1));
+}
+
+/*
+ * Assert that the guard signal says WINVM_GUARD_STACK when, and only when,
+ * the thread's stack pointer is in the guard page's allocation.
+ */
+static ucontext_t stack_main_uc, stack_uc;
+static char *stack_guard;
+static bool stack_probe_faulted;
+static int stack_probe_errno;
+
+static void probe_from_stack(void)
+{
+	stack_probe_faulted = !try_read(stack_guard);
+	stack_probe_errno = probe_info.si_errno;
+}
+
+TEST_F(protect, guard_signal_says_stack)
+{
+	uint64_t addr;
+	uint32_t old;
+	char *s;
+
+	ASSERT_EQ(0, wv_alloc(self->fd, 0, GRAN, RES | COM, RW, &addr, NULL));
+	s = (char *)(uintptr_t)addr;
+	stack_guard = s + PAGE;
+	ASSERT_EQ(0, wv_protect(self->fd, stack_guard, PAGE, RW | GUARD, &old));
+
+	/* Running on the allocation: its guard page is the stack's. */
+	getcontext(&stack_uc);
+	stack_uc.uc_stack.ss_sp = s + 2 * PAGE;
+	stack_uc.uc_stack.ss_size = GRAN - 2 * PAGE;
+	stack_uc.uc_link = &stack_main_uc;
+	makecontext(&stack_uc, probe_from_stack, 0);
+	ASSERT_EQ(0, swapcontext(&stack_main_uc, &stack_uc));
+	EXPECT_TRUE(stack_probe_faulted);
+	EXPECT_EQ((int)(WINVM_GUARD_SIGNATURE | WINVM_ACCESS_READ |
+			WINVM_GUARD_STACK), stack_probe_errno);
+
+	/* From the thread's own stack: a plain guard signal. */
+	ASSERT_EQ(0, wv_protect(self->fd, stack_guard, PAGE, RW | GUARD, &old));
+	EXPECT_FALSE(try_read(stack_guard));
+	EXPECT_TRUE(is_guard_signal(WINVM_ACCESS_READ));
+	EXPECT_EQ(0, wv_release(self->fd, s));
 }
 
 /* Assert that a guard page hit by an instruction fetch says so. */

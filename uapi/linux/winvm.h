@@ -62,13 +62,16 @@
 /*
  * A guard-page hit is delivered to the thread that made the access as
  * SIGSEGV with si_code SEGV_ACCERR, si_addr the address accessed, and
- * si_errno WINVM_GUARD_SIGNATURE | WINVM_ACCESS_* (kernel-made faults have
- * si_errno 0). The guard bit is already clear when the handler runs, and
+ * si_errno WINVM_GUARD_SIGNATURE | WINVM_ACCESS_*, plus WINVM_GUARD_STACK
+ * when the thread's stack pointer was inside the guard page's allocation
+ * (on Windows, that thread's stack growing); kernel-made faults have
+ * si_errno 0. The guard bit is already clear when the handler runs, and
  * returning from it retries the access. A thread with SIGSEGV blocked or
  * ignored gets a plain SIGSEGV instead, which kills it as any fault would.
  */
 #define WINVM_GUARD_SIGNATURE	0x57470000
 #define WINVM_GUARD_ACCESS_MASK	0xff
+#define WINVM_GUARD_STACK	0x100
 #define WINVM_ACCESS_READ	0
 #define WINVM_ACCESS_WRITE	1
 #define WINVM_ACCESS_EXEC	8
