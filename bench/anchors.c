@@ -619,6 +619,112 @@ static void run_threads(void)
 	}
 }
 
+/*
+ * 12: write watch (bench.h) with plain system calls. "watch": what Wine
+ * does, and a user-space GC with mprotect: the region is read-only, the
+ * SIGSEGV handler records the page and makes it writable; taking the
+ * written pages scans the record and makes the whole region read-only
+ * again with one mprotect. "watch_soft_dirty": the kernel's soft-dirty
+ * bits, read from /proc/self/pagemap and cleared through
+ * /proc/self/clear_refs (which clears the whole process's).
+ */
+static char *watch_base;
+static unsigned char watch_written[WATCH_PAGES];
+
+static void on_segv_watch(int sig, siginfo_t *si, void *uc)
+{
+	size_t pg = ((char *)si->si_addr - watch_base) / PAGE;
+
+	if ((char *)si->si_addr < watch_base || pg >= WATCH_PAGES)
+		abort();
+	watch_written[pg] = 1;
+	mprotect(watch_base + pg * PAGE, PAGE, PROT_READ | PROT_WRITE);
+}
+
+static void watch_touch(long i)
+{
+	long j;
+
+	for (j = 0; j < WATCH_WRITES; j++)
+		touch(watch_base + (j * (WATCH_PAGES / WATCH_WRITES) +
+				    i % (WATCH_PAGES / WATCH_WRITES)) * PAGE);
+}
+
+static double w_watch(void *arg, long ops)
+{
+	void *found[WATCH_WRITES + 1];
+	double t0 = bench_now();
+	long i, pg, n;
+
+	for (i = 0; i < ops; i++) {
+		watch_touch(i);
+		for (n = 0, pg = 0; pg < WATCH_PAGES; pg++) {
+			if (!watch_written[pg])
+				continue;
+			watch_written[pg] = 0;
+			if (n <= WATCH_WRITES)
+				found[n++] = watch_base + pg * PAGE;
+		}
+		if (n != WATCH_WRITES || found[0] != watch_base + i %
+		    (WATCH_PAGES / WATCH_WRITES) * PAGE ||
+		    mprotect(watch_base, WATCH_PAGES * PAGE, PROT_READ))
+			return -1;
+	}
+	return (bench_now() - t0) / ops;
+}
+
+static double w_watch_soft_dirty(void *arg, long ops)
+{
+	static uint64_t entries[WATCH_PAGES];
+	int *fds = arg;
+	double t0 = bench_now();
+	long i, pg, n;
+	off_t off = (uintptr_t)watch_base / PAGE * sizeof(entries[0]);
+
+	for (i = 0; i < ops; i++) {
+		watch_touch(i);
+		if (pread(fds[0], entries, sizeof(entries), off) !=
+		    sizeof(entries))
+			return -1;
+		for (n = 0, pg = 0; pg < WATCH_PAGES; pg++)
+			n += !!(entries[pg] & (1ULL << 55));
+		if (n != WATCH_WRITES || write(fds[1], "4", 1) != 1)
+			return -1;
+	}
+	return (bench_now() - t0) / ops;
+}
+
+static void run_watch(void)
+{
+	struct sigaction sa = { .sa_flags = SA_SIGINFO };
+	int fds[2];
+
+	watch_base = map_anon(WATCH_PAGES * PAGE, PROT_READ | PROT_WRITE, 0);
+	if (!watch_base)
+		return;
+	memset(watch_base, 1, WATCH_PAGES * PAGE);
+	mprotect(watch_base, WATCH_PAGES * PAGE, PROT_READ);
+	sigemptyset(&sa.sa_mask);
+	sa.sa_sigaction = on_segv_watch;
+	sigaction(SIGSEGV, &sa, NULL);
+	bench_run("watch", w_watch, NULL, bench_ops(20, 200));
+	signal(SIGSEGV, SIG_DFL);
+
+	mprotect(watch_base, WATCH_PAGES * PAGE, PROT_READ | PROT_WRITE);
+	fds[0] = open("/proc/self/pagemap", O_RDONLY);
+	fds[1] = open("/proc/self/clear_refs", O_WRONLY);
+	if (fds[0] < 0 || fds[1] < 0 || write(fds[1], "4", 1) != 1)
+		bench_out("E watch_soft_dirty: no soft-dirty bits here\n");
+	else
+		bench_run("watch_soft_dirty", w_watch_soft_dirty, fds,
+			  bench_ops(20, 200));
+	if (fds[0] >= 0)
+		close(fds[0]);
+	if (fds[1] >= 0)
+		close(fds[1]);
+	munmap(watch_base, WATCH_PAGES * PAGE);
+}
+
 int main(int argc, char **argv)
 {
 	int i = bench_options(argc, argv);
@@ -653,6 +759,8 @@ int main(int argc, char **argv)
 			run_reservations();
 		else if (!strcmp(w, "threads"))
 			run_threads();
+		else if (!strcmp(w, "watch"))
+			run_watch();
 		else
 			bench_out("E %s unknown workload\n", w);
 		bench_out("I seconds.%s %.1f\n", w, (bench_now() - t0) / 1e9);

@@ -451,4 +451,12 @@ static int bench_options(int argc, char **argv)
 	return i;
 }
 
+/*
+ * 12, write watch: a cycle writes one byte to each of WATCH_WRITES pages
+ * spread over a WATCH_PAGES-page region, then takes the written pages and
+ * resets them, as a garbage collector does between collections.
+ */
+#define WATCH_PAGES	4096
+#define WATCH_WRITES	64
+
 #endif /* BENCH_H */

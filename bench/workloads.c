@@ -11,7 +11,8 @@
  *   -t N      trials per figure (default 7)
  *   -p CPU    pin the main thread to CPU
  * Workloads: alloc two_phase first_touch decommit protect guard regions
- * walk reservations threads (see scripts/bench for what each figure is).
+ * walk reservations threads watch (see scripts/bench for what each figure
+ * is).
  */
 #define _GNU_SOURCE
 #define __USE_MINGW_ANSI_STDIO 1
@@ -327,6 +328,48 @@ static void run_guard(void)
 		guard_breakdown(bench_ops(50, 200));
 	RemoveVectoredExceptionHandler(veh);
 	VirtualFree(guard_page, 0, MEM_RELEASE);
+}
+
+/*
+ * 12: write watch (bench.h): GetWriteWatch(WRITE_WATCH_FLAG_RESET) after
+ * each round of writes; the pages written move by one every cycle.
+ */
+static double w_watch(void *arg, long ops)
+{
+	PVOID found[WATCH_WRITES + 1];
+	double t0 = bench_now();
+	char *p = arg;
+	ULONG_PTR count;
+	ULONG gran;
+	long i, j;
+
+	for (i = 0; i < ops; i++) {
+		for (j = 0; j < WATCH_WRITES; j++)
+			touch(p + (j * (WATCH_PAGES / WATCH_WRITES) +
+				   i % (WATCH_PAGES / WATCH_WRITES)) * PAGE);
+		count = WATCH_WRITES + 1;
+		if (GetWriteWatch(WRITE_WATCH_FLAG_RESET, p, WATCH_PAGES * PAGE,
+				  found, &count, &gran) ||
+		    count != WATCH_WRITES)
+			return -1;
+	}
+	return (bench_now() - t0) / ops;
+}
+
+static void run_watch(void)
+{
+	char *p = VirtualAlloc(NULL, WATCH_PAGES * PAGE, MEM_RESERVE |
+			       MEM_COMMIT | MEM_WRITE_WATCH, PAGE_READWRITE);
+
+	if (!p) {
+		bench_out("E watch cannot make a write-watched region (%lu)\n",
+			  (unsigned long)GetLastError());
+		return;
+	}
+	memset(p, 1, WATCH_PAGES * PAGE);
+	ResetWriteWatch(p, WATCH_PAGES * PAGE);
+	bench_run("watch", w_watch, p, bench_ops(20, 200));
+	VirtualFree(p, 0, MEM_RELEASE);
 }
 
 /*
@@ -843,6 +886,8 @@ int main(int argc, char **argv)
 			run_reservations();
 		else if (!strcmp(w, "threads"))
 			run_threads();
+		else if (!strcmp(w, "watch"))
+			run_watch();
 		else
 			run_simple(w);
 		bench_out("I seconds.%s %.1f\n", w, (bench_now() - t0) / 1e9);
