@@ -437,29 +437,38 @@ static enum carrier make_record(int sig, const siginfo_t *si,
 
 /*
  * Case 77: a guard page hit in the allocation that holds the thread's stack
- * pointer (the module says so with WINVM_GUARD_STACK) is that thread's
- * stack growing, which Windows handles without an exception: the page
- * below becomes the guard page and the access is retried. The lowest page
- * of the allocation stays reserved, as the stack's hard end: when the
- * guard would have to move onto it (or cannot be committed), there is no
- * room left and the hit becomes STATUS_STACK_OVERFLOW. True if the stack
- * grew.
+ * pointer is that thread's stack growing, which Windows handles without an
+ * exception: the page below becomes the guard page and the access is
+ * retried. The lowest page of the allocation stays reserved, as the
+ * stack's hard end: when the guard would have to move onto it (or cannot
+ * be committed), there is no room left and the hit becomes
+ * STATUS_STACK_OVERFLOW. True if the stack grew. The module says which
+ * hits are the stack's (WINVM_GUARD_STACK); one too old to say is asked whether
+ * the stack pointer's allocation is the page's.
  */
-static bool grow_stack(const siginfo_t *si, EXCEPTION_RECORD *rec)
+static bool grow_stack(const siginfo_t *si, const ucontext_t *uc,
+		       EXCEPTION_RECORD *rec)
 {
 	uintptr_t page = rec->ExceptionInformation[1] & ~(PAGE - 1);
 	struct winvm_query_args hit = { .addr = page };
+	struct winvm_query_args sp = {
+		.addr = uc->uc_mcontext.gregs[REG_RSP],
+	};
 	struct winvm_alloc_args commit = {
 		.addr = page - PAGE,
 		.size = PAGE,
 		.flags = WINVM_ALLOC_COMMIT,
 	};
+	bool flagged;
 	int fd;
 
-	if (!(si->si_errno & WINVM_GUARD_STACK))
+	fd = winvm_fault_fd(&flagged);
+	if (fd < 0 || (flagged && !(si->si_errno & WINVM_GUARD_STACK)) ||
+	    ioctl(fd, WINVM_IOC_QUERY, &hit))
 		return false;
-	fd = winvm_fault_fd();
-	if (fd < 0 || ioctl(fd, WINVM_IOC_QUERY, &hit))
+	if (!flagged && (ioctl(fd, WINVM_IOC_QUERY, &sp) ||
+			 !(hit.out_flags & sp.out_flags & WINVM_QUERY_WINVM) ||
+			 hit.out_alloc_base != sp.out_alloc_base))
 		return false;
 	commit.prot = hit.out_prot | WINVM_PROT_GUARD;
 	if (page - PAGE > hit.out_alloc_base &&
@@ -578,6 +587,7 @@ __asm__(".pushsection .text\n"
 	".hidden winvm_copy\n"
 	".type winvm_copy, @function\n"
 	"winvm_copy:\n"
+	"	.cfi_startproc\n"
 	"	mov %rdx, %rcx\n"
 	"	shr $3, %rcx\n"
 	"	rep movsq\n"
@@ -589,20 +599,31 @@ __asm__(".pushsection .text\n"
 	"winvm_copy_fault:\n"
 	"	xor %eax, %eax\n"
 	"	ret\n"
+	"	.cfi_endproc\n"
 	".size winvm_copy, . - winvm_copy\n"
 	".popsection\n");
 
 extern const char winvm_copy_fault[];
 
-/* A fault of winvm_copy()'s copy: return false from it instead. */
+/*
+ * A fault of winvm_copy()'s own access (at the 8 bytes rsi or rdi point
+ * to, or a general-protection fault of a non-canonical pointer): return
+ * false from it instead. Not a signal the kernel sends for something else
+ * while the copy runs (an asynchronous memory-error report).
+ */
 static bool copy_fault(int sig, const siginfo_t *si, ucontext_t *uc)
 {
-	greg_t *rip = &uc->uc_mcontext.gregs[REG_RIP];
+	greg_t *g = uc->uc_mcontext.gregs;
+	uintptr_t a = (uintptr_t)si->si_addr;
 
 	if ((sig != SIGSEGV && sig != SIGBUS) || si->si_code <= 0 ||
-	    *rip < (greg_t)winvm_copy || *rip >= (greg_t)winvm_copy_fault)
+	    g[REG_RIP] < (greg_t)winvm_copy ||
+	    g[REG_RIP] >= (greg_t)winvm_copy_fault)
 		return false;
-	*rip = (greg_t)winvm_copy_fault;
+	if (!(sig == SIGSEGV && si->si_code == SI_KERNEL) &&
+	    a - (uintptr_t)g[REG_RSI] >= 8 && a - (uintptr_t)g[REG_RDI] >= 8)
+		return false;
+	g[REG_RIP] = (greg_t)winvm_copy_fault;
 	return true;
 }
 
@@ -680,7 +701,7 @@ static void on_fault(int sig, siginfo_t *si, void *ucv)
 			die(sig, FOREIGN);
 		goto out;
 	}
-	if (carrier == GUARD && grow_stack(si, &rec))
+	if (carrier == GUARD && grow_stack(si, uc, &rec))
 		goto out;
 	if (copy_fault(sig, si, uc))
 		goto out;

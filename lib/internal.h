@@ -47,8 +47,9 @@ bool winvm_owns(const void *addr);
 /*
  * The device's fd for the fault handler, which may not lock, open or set
  * anything up: -1 if it was never opened (then there is no winvm memory).
+ * *@guard_stack: the module marks stack guard hits (WINVM_GUARD_STACK).
  */
-int winvm_fault_fd(void);
+int winvm_fault_fd(bool *guard_stack);
 
 /*
  * Copy @n bytes to or from a caller's buffer with winvm_try() (@flags):

@@ -47,6 +47,7 @@ static struct {
 	int fd;
 	int hinted;
 	pid_t pid;		/* the process that opened fd */
+	bool guard_stack;	/* WINVM_OPTION_GUARD_STACK is on */
 	struct winvm_info info;
 } dev = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
@@ -119,8 +120,15 @@ static int open_device(void)
 	} else if (info.api_version != WINVM_API_VERSION) {
 		err = EPROTO;
 	} else {
+		struct winvm_options opt = {
+			.options = WINVM_OPTION_GUARD_STACK,
+		};
+
 		dev.info = info;
 		dev.pid = getpid();
+		dev.guard_stack =
+			(info.features & WINVM_FEATURE_GUARD_STACK) &&
+			!ioctl(fd, WINVM_IOC_SET_OPTIONS, &opt);
 		__atomic_store_n(&dev.fd, fd, __ATOMIC_RELEASE);
 		goto out;
 	}
@@ -179,9 +187,12 @@ bool winvm_owns(const void *addr)
 	       (q.out_flags & WINVM_QUERY_WINVM);
 }
 
-int winvm_fault_fd(void)
+int winvm_fault_fd(bool *guard_stack)
 {
-	return __atomic_load_n(&dev.fd, __ATOMIC_ACQUIRE);
+	int fd = __atomic_load_n(&dev.fd, __ATOMIC_ACQUIRE);
+
+	*guard_stack = fd >= 0 && dev.guard_stack;
+	return fd;
 }
 
 /* ioctl on the device: 0, or -1 with the Win32 error set. */

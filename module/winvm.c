@@ -224,6 +224,7 @@ struct winvm_store {
  *	model); its own lock.
  * @watching: a write-watched allocation has been made; set under @ops_lock,
  *	never cleared.
+ * @guard_stack: WINVM_OPTION_GUARD_STACK was asked for.
  */
 struct winvm_ctx {
 	struct kref ref;
@@ -252,6 +253,7 @@ struct winvm_ctx {
 	struct maple_tree resets;
 	struct xarray written;
 	bool watching;
+	bool guard_stack;
 };
 
 /*
@@ -2064,10 +2066,11 @@ static bool winvm_sigsegv_deliverable(void)
 
 /*
  * A user access hit an armed guard page: disarm it and send the guard
- * signal to the faulting thread, saying whether its stack pointer is in
- * the page's allocation (its stack growing, to Windows); the access is
- * retried once its handler returns. If another thread disarmed the page first, just retry: exactly
- * one access per arming takes the exception.
+ * signal to the faulting thread, saying (if asked to) whether its stack
+ * pointer is in the page's allocation (its stack growing, to Windows); the
+ * access is retried once its handler returns. If another thread disarmed
+ * the page first, just retry: exactly one access per arming takes the
+ * exception.
  */
 static vm_fault_t winvm_guard_hit(struct winvm_ctx *ctx, struct vm_fault *vmf)
 {
@@ -2093,7 +2096,8 @@ static vm_fault_t winvm_guard_hit(struct winvm_ctx *ctx, struct vm_fault *vmf)
 			return VM_FAULT_OOM;
 		}
 		hit = true;
-		stack = sp >= alloc->base && sp < alloc->end;
+		stack = READ_ONCE(ctx->guard_stack) && sp >= alloc->base &&
+			sp < alloc->end;
 	}
 	up_write(&ctx->state_lock);
 	if (!hit)
@@ -2479,7 +2483,8 @@ static int winvm_ioctl_get_info(struct winvm_ctx *ctx, void __user *argp)
 		.page_size	= PAGE_SIZE,
 		.features	= WINVM_FEATURE_PARTIAL_RELEASE |
 			  WINVM_FEATURE_WRITE_WATCH |
-			  WINVM_FEATURE_ADDRESS_REQUIREMENTS,
+			  WINVM_FEATURE_ADDRESS_REQUIREMENTS |
+			  WINVM_FEATURE_GUARD_STACK,
 		.granularity	= WINVM_GRANULARITY,
 		.min_address	= WINVM_MIN_ADDR,
 		.max_address	= ctx->max_addr,
@@ -2955,6 +2960,18 @@ out_unlock:
 	return 0;
 }
 
+static int winvm_ioctl_set_options(struct winvm_ctx *ctx, void __user *argp)
+{
+	struct winvm_options args;
+
+	if (copy_from_user(&args, argp, sizeof(args)))
+		return -EFAULT;
+	if (args.options & ~WINVM_OPTION_MASK)
+		return -EINVAL;
+	WRITE_ONCE(ctx->guard_stack, args.options & WINVM_OPTION_GUARD_STACK);
+	return 0;
+}
+
 static long winvm_ioctl(struct file *file, unsigned int cmd, unsigned long parm)
 {
 	struct winvm_ctx *ctx = file->private_data;
@@ -2970,6 +2987,8 @@ static long winvm_ioctl(struct file *file, unsigned int cmd, unsigned long parm)
 		return winvm_ioctl_alloc(ctx, argp);
 	case WINVM_IOC_ALLOC_EX:
 		return winvm_ioctl_alloc_ex(ctx, argp);
+	case WINVM_IOC_SET_OPTIONS:
+		return winvm_ioctl_set_options(ctx, argp);
 	case WINVM_IOC_FREE:
 		return winvm_ioctl_free(ctx, argp);
 	case WINVM_IOC_QUERY:

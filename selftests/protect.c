@@ -246,7 +246,8 @@ TEST_F(protect, guard_one_shot)
 
 /*
  * Assert that the guard signal says WINVM_GUARD_STACK when, and only when,
- * the thread's stack pointer is in the guard page's allocation.
+ * the context asked for it and the thread's stack pointer is in the guard
+ * page's allocation.
  */
 static ucontext_t stack_main_uc, stack_uc;
 static char *stack_guard;
@@ -259,8 +260,19 @@ static void probe_from_stack(void)
 	stack_probe_errno = probe_info.si_errno;
 }
 
+static void run_probe_on(char *s)
+{
+	getcontext(&stack_uc);
+	stack_uc.uc_stack.ss_sp = s + 2 * PAGE;
+	stack_uc.uc_stack.ss_size = GRAN - 2 * PAGE;
+	stack_uc.uc_link = &stack_main_uc;
+	makecontext(&stack_uc, probe_from_stack, 0);
+	swapcontext(&stack_main_uc, &stack_uc);
+}
+
 TEST_F(protect, guard_signal_says_stack)
 {
+	struct winvm_options opt = { .options = WINVM_OPTION_GUARD_STACK };
 	uint64_t addr;
 	uint32_t old;
 	char *s;
@@ -270,13 +282,19 @@ TEST_F(protect, guard_signal_says_stack)
 	stack_guard = s + PAGE;
 	ASSERT_EQ(0, wv_protect(self->fd, stack_guard, PAGE, RW | GUARD, &old));
 
-	/* Running on the allocation: its guard page is the stack's. */
-	getcontext(&stack_uc);
-	stack_uc.uc_stack.ss_sp = s + 2 * PAGE;
-	stack_uc.uc_stack.ss_size = GRAN - 2 * PAGE;
-	stack_uc.uc_link = &stack_main_uc;
-	makecontext(&stack_uc, probe_from_stack, 0);
-	ASSERT_EQ(0, swapcontext(&stack_main_uc, &stack_uc));
+	/* Not asked for: the signal is as it always was. */
+	run_probe_on(s);
+	EXPECT_TRUE(stack_probe_faulted);
+	EXPECT_EQ((int)(WINVM_GUARD_SIGNATURE | WINVM_ACCESS_READ),
+		  stack_probe_errno);
+
+	/* Asked for, running on the allocation: the guard is the stack's. */
+	opt.options = ~0ULL;
+	EXPECT_EQ(-EINVAL, wv_ioctl(self->fd, WINVM_IOC_SET_OPTIONS, &opt));
+	opt.options = WINVM_OPTION_GUARD_STACK;
+	ASSERT_EQ(0, wv_ioctl(self->fd, WINVM_IOC_SET_OPTIONS, &opt));
+	ASSERT_EQ(0, wv_protect(self->fd, stack_guard, PAGE, RW | GUARD, &old));
+	run_probe_on(s);
 	EXPECT_TRUE(stack_probe_faulted);
 	EXPECT_EQ((int)(WINVM_GUARD_SIGNATURE | WINVM_ACCESS_READ |
 			WINVM_GUARD_STACK), stack_probe_errno);

@@ -26,6 +26,7 @@
 #define WINVM_FEATURE_LARGE_PAGES	0x2ULL
 #define WINVM_FEATURE_WRITE_WATCH	0x4ULL
 #define WINVM_FEATURE_ADDRESS_REQUIREMENTS	0x8ULL
+#define WINVM_FEATURE_GUARD_STACK	0x10ULL
 
 /*
  * Page protection. A committed page holds a subset of READ, WRITE and EXEC;
@@ -62,12 +63,13 @@
 /*
  * A guard-page hit is delivered to the thread that made the access as
  * SIGSEGV with si_code SEGV_ACCERR, si_addr the address accessed, and
- * si_errno WINVM_GUARD_SIGNATURE | WINVM_ACCESS_*, plus WINVM_GUARD_STACK
- * when the thread's stack pointer was inside the guard page's allocation
- * (on Windows, that thread's stack growing); kernel-made faults have
- * si_errno 0. The guard bit is already clear when the handler runs, and
- * returning from it retries the access. A thread with SIGSEGV blocked or
- * ignored gets a plain SIGSEGV instead, which kills it as any fault would.
+ * si_errno WINVM_GUARD_SIGNATURE | WINVM_ACCESS_* (kernel-made faults have
+ * si_errno 0). A context that asked for WINVM_OPTION_GUARD_STACK also gets
+ * WINVM_GUARD_STACK there when the thread's stack pointer was inside the
+ * guard page's allocation (on Windows, that thread's stack growing). The
+ * guard bit is already clear when the handler runs, and returning from it
+ * retries the access. A thread with SIGSEGV blocked or ignored gets a
+ * plain SIGSEGV instead, which kills it as any fault would.
  */
 #define WINVM_GUARD_SIGNATURE	0x57470000
 #define WINVM_GUARD_ACCESS_MASK	0xff
@@ -95,6 +97,11 @@
 				 WINVM_ALLOC_TOP_DOWN | WINVM_ALLOC_RESET | \
 				 WINVM_ALLOC_RESET_UNDO | \
 				 WINVM_ALLOC_LARGE_PAGES | WINVM_ALLOC_WRITE_WATCH)
+
+/* WINVM_IOC_SET_OPTIONS options. */
+#define WINVM_OPTION_GUARD_STACK	0x1	/* WINVM_FEATURE_GUARD_STACK */
+
+#define WINVM_OPTION_MASK	WINVM_OPTION_GUARD_STACK
 
 /* WINVM_IOC_WATCH flags: one or both. */
 #define WINVM_WATCH_REPORT	0x1
@@ -243,6 +250,20 @@ struct winvm_alloc_ex_args {
 	__u64 align;
 	__u64 lowest;
 	__u64 highest;
+};
+
+/**
+ * struct winvm_options - behaviours a context asks for
+ * @options: in: WINVM_OPTION_* bits, which replace the context's; unknown
+ *	bits are refused.
+ *
+ * Set with WINVM_IOC_SET_OPTIONS; a context starts with none, so a program
+ * written before an option existed sees no change.
+ *
+ * Errors: EINVAL for unknown bits; EFAULT; EPERM.
+ */
+struct winvm_options {
+	__u64 options;
 };
 
 /**
@@ -422,5 +443,6 @@ struct winvm_watch_args {
 #define WINVM_IOC_UNLOCK	_IOWR('W', 0x86, struct winvm_lock_args)
 #define WINVM_IOC_WATCH		_IOWR('W', 0x87, struct winvm_watch_args)
 #define WINVM_IOC_ALLOC_EX	_IOWR('W', 0x88, struct winvm_alloc_ex_args)
+#define WINVM_IOC_SET_OPTIONS	_IOW('W', 0x89, struct winvm_options)
 
 #endif /* __LINUX_WINVM_H */
