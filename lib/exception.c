@@ -112,7 +112,15 @@ struct try_frame {
 };
 
 static __thread struct try_frame *try_cur;
+
+/*
+ * This thread's dispatches in progress, with the frame address of each (up
+ * to DISPATCH_FRAMES): a handler that leaves by longjmp() abandons its
+ * dispatch, which the next one finds at or below its own frame.
+ */
+#define DISPATCH_FRAMES	32
 static __thread int dispatch_depth;
+static __thread uintptr_t dispatch_frame[DISPATCH_FRAMES];
 
 static int fault_index(int sig)
 {
@@ -497,10 +505,22 @@ static LONG call_list(struct handler **head, EXCEPTION_POINTERS *ptrs)
  */
 static LONG dispatch(EXCEPTION_POINTERS *ptrs, bool filter_too)
 {
+	uintptr_t here = (uintptr_t)__builtin_frame_address(0);
 	LPTOP_LEVEL_EXCEPTION_FILTER filter;
 	LONG ret;
 
+	/*
+	 * Nested dispatches run deeper on the same (alternate) stack; one
+	 * at or below this frame was abandoned by a handler's longjmp().
+	 */
+	while (dispatch_depth > 0 && dispatch_depth <= DISPATCH_FRAMES &&
+	       dispatch_frame[dispatch_depth - 1] <= here) {
+		dispatch_depth--;
+		__atomic_sub_fetch(&dispatching, 1, __ATOMIC_SEQ_CST);
+	}
 	__atomic_add_fetch(&dispatching, 1, __ATOMIC_SEQ_CST);
+	if (dispatch_depth < DISPATCH_FRAMES)
+		dispatch_frame[dispatch_depth] = here;
 	dispatch_depth++;
 	ret = call_list(&veh_head, ptrs);
 	if (ret != EXCEPTION_CONTINUE_EXECUTION && filter_too) {

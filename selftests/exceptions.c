@@ -6,6 +6,7 @@
  * of shared/spec/win32-memory.md.
  */
 #define _GNU_SOURCE
+#include <malloc.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -1187,6 +1188,62 @@ TEST_F(exc, probe_continued_elsewhere)
 	EXPECT_EQ(STATUS_GUARD_PAGE_VIOLATION, seen.ExceptionCode);
 	EXPECT_FALSE(IsBadReadPtr(self->a, P));
 	EXPECT_TRUE(RemoveVectoredExceptionHandler(h));
+}
+
+/*
+ * A handler that leaves by siglongjmp(), as ported __try/__except code
+ * does, abandons its dispatch: the next exception notices, and handlers
+ * removed afterwards are freed again.
+ */
+static sigjmp_buf veh_jump;
+
+static LONG CALLBACK jump_out(EXCEPTION_POINTERS *ep)
+{
+	siglongjmp(veh_jump, 1);
+}
+
+static LONG CALLBACK search_on(EXCEPTION_POINTERS *ep)
+{
+	return EXCEPTION_CONTINUE_SEARCH;
+}
+
+TEST_F(exc, handler_leaves_by_longjmp)
+{
+	PVOID h = AddVectoredExceptionHandler(1, jump_out), h2;
+	volatile char *reserved = self->a + G - P;
+	struct mallinfo2 before, after;
+	volatile int jumped = 0;
+	DWORD old;
+	int i;
+
+	ASSERT_NE(NULL, h);
+	if (!sigsetjmp(veh_jump, 1)) {
+		(void)*reserved;
+		ASSERT_TRUE(false) TH_LOG("the access did not fault");
+	} else {
+		jumped = 1;
+	}
+	EXPECT_EQ(1, jumped);
+	EXPECT_TRUE(RemoveVectoredExceptionHandler(h));
+
+	/* An ordinary exception afterwards. */
+	h = AddVectoredExceptionHandler(1, record_continue);
+	ASSERT_TRUE(VirtualProtect(self->a, P, PAGE_READWRITE | PAGE_GUARD,
+				   &old));
+	(void)*(volatile char *)self->a;
+	EXPECT_EQ(1, calls);
+	EXPECT_TRUE(RemoveVectoredExceptionHandler(h));
+
+	before = mallinfo2();
+	for (i = 0; i < 1000; i++) {
+		h2 = AddVectoredExceptionHandler(0, search_on);
+		ASSERT_NE(NULL, h2);
+		ASSERT_TRUE(RemoveVectoredExceptionHandler(h2));
+	}
+	after = mallinfo2();
+	EXPECT_LT(after.uordblks, before.uordblks + 4096)
+		TH_LOG("%zu bytes more in use", after.uordblks -
+		       before.uordblks);
 }
 
 /* Another thread's stack is not this thread's: its guard page is reported. */
