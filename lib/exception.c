@@ -903,10 +903,10 @@ int sigaction(int sig, const struct sigaction *act, struct sigaction *oldact)
 	return 0;
 }
 
-__attribute__((visibility("default")))
-sighandler_t signal(int sig, sighandler_t handler)
+/* signal() and sysv_signal(): @flags, @sig blocked in the handler or not. */
+static sighandler_t set_handler(int sig, sighandler_t handler, int flags)
 {
-	struct sigaction act = { .sa_handler = handler, .sa_flags = SA_RESTART };
+	struct sigaction act = { .sa_handler = handler, .sa_flags = flags };
 	struct sigaction old;
 
 	if (sig <= 0 || sig >= NSIG || handler == SIG_ERR) {
@@ -914,10 +914,71 @@ sighandler_t signal(int sig, sighandler_t handler)
 		return SIG_ERR;
 	}
 	sigemptyset(&act.sa_mask);
-	sigaddset(&act.sa_mask, sig);
+	if (!(flags & SA_NODEFER))
+		sigaddset(&act.sa_mask, sig);
 	if (sigaction(sig, &act, &old))
 		return SIG_ERR;
 	return old.sa_handler;
+}
+
+__attribute__((visibility("default")))
+sighandler_t signal(int sig, sighandler_t handler)
+{
+	return set_handler(sig, handler, SA_RESTART);
+}
+
+/*
+ * The other ways to install a handler, each with its semantics, through
+ * sigaction() so that the fault signals' handlers stay behind libwinvm's.
+ */
+__attribute__((visibility("default")))
+sighandler_t bsd_signal(int sig, sighandler_t handler)
+{
+	return signal(sig, handler);
+}
+
+/* System V's: reset to SIG_DFL when delivered, not blocked meanwhile. */
+__attribute__((visibility("default")))
+sighandler_t sysv_signal(int sig, sighandler_t handler)
+{
+	return set_handler(sig, handler, SA_RESETHAND | SA_NODEFER);
+}
+
+__attribute__((visibility("default")))
+sighandler_t __sysv_signal(int sig, sighandler_t handler)
+{
+	return sysv_signal(sig, handler);
+}
+
+/*
+ * sigset(): SIG_HOLD blocks @sig; anything else becomes its disposition
+ * and unblocks it. Returns SIG_HOLD if @sig was blocked, else the previous
+ * disposition.
+ */
+__attribute__((visibility("default")))
+sighandler_t sigset(int sig, sighandler_t disp)
+{
+	struct sigaction act = { .sa_handler = disp }, old;
+	sigset_t one, prev;
+
+	if (sig <= 0 || sig >= NSIG || disp == SIG_ERR) {
+		errno = EINVAL;
+		return SIG_ERR;
+	}
+	sigemptyset(&one);
+	sigaddset(&one, sig);
+	if (disp == SIG_HOLD) {
+		if (sigaction(sig, NULL, &old) ||
+		    pthread_sigmask(SIG_BLOCK, &one, &prev))
+			return SIG_ERR;
+	} else {
+		sigemptyset(&act.sa_mask);
+		sigaddset(&act.sa_mask, sig);
+		if (sigaction(sig, &act, &old) ||
+		    pthread_sigmask(SIG_UNBLOCK, &one, &prev))
+			return SIG_ERR;
+	}
+	return sigismember(&prev, sig) ? SIG_HOLD : old.sa_handler;
 }
 
 static PVOID add_handler(struct handler **head, ULONG first,

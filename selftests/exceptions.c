@@ -755,6 +755,51 @@ TEST_F(exc, program_handler_after)
 }
 
 /*
+ * The other ways of installing a handler keep libwinvm's in front too, each
+ * with its own semantics: sysv_signal()'s handler is reset when it runs.
+ */
+extern sighandler_t bsd_signal(int sig, sighandler_t handler);
+
+static void app_plain(int sig)
+{
+	app_calls++;
+	siglongjmp(app_env, 1);
+}
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+static sighandler_t (*const installers[])(int, sighandler_t) = {
+	bsd_signal, sysv_signal, sigset,
+};
+#pragma GCC diagnostic pop
+
+TEST_F(exc, program_handler_other_installers)
+{
+	sighandler_t (*const *install)(int, sighandler_t) = installers;
+	PVOID h = AddVectoredExceptionHandler(1, decline);
+	char *bad = self->a + 11 * P;
+	struct sigaction now;
+	size_t i;
+
+	ASSERT_NE(NULL, h);
+	for (i = 0; i < sizeof(installers) / sizeof(installers[0]); i++) {
+		app_calls = 0;
+		calls = 0;
+		ASSERT_TRUE(install[i](SIGSEGV, app_plain) != SIG_ERR);
+		if (!sigsetjmp(app_env, 1))
+			*(volatile char *)bad = 1;
+		EXPECT_EQ(1, calls) TH_LOG("installer %zu", i);
+		EXPECT_EQ(1, app_calls) TH_LOG("installer %zu", i);
+		ASSERT_EQ(0, sigaction(SIGSEGV, NULL, &now));
+		EXPECT_TRUE(now.sa_handler == (install[i] == sysv_signal ?
+					       SIG_DFL : app_plain))
+			TH_LOG("installer %zu", i);
+		signal(SIGSEGV, SIG_DFL);
+	}
+	EXPECT_TRUE(RemoveVectoredExceptionHandler(h));
+}
+
+/*
  * A fault signal someone sends is not an exception: a program that ignores
  * it goes on, as without libwinvm; one that leaves it to the default action
  * dies of it.
