@@ -115,12 +115,16 @@ static __thread struct try_frame *try_cur;
 
 /*
  * This thread's dispatches in progress, with the frame address of each (up
- * to DISPATCH_FRAMES): a handler that leaves by longjmp() abandons its
- * dispatch, which the next one finds at or below its own frame.
+ * to DISPATCH_FRAMES), and the alternate stack libwinvm gave the thread (0
+ * if it has another or none). Dispatches nest deeper on that one stack, so
+ * a dispatch on it that finds an earlier one on it at or below its own
+ * frame knows that a handler left that one by longjmp(). Dispatches on
+ * any other stack are never judged so.
  */
 #define DISPATCH_FRAMES	32
 static __thread int dispatch_depth;
 static __thread uintptr_t dispatch_frame[DISPATCH_FRAMES];
+static __thread uintptr_t altstack_lo, altstack_hi;
 
 static int fault_index(int sig)
 {
@@ -206,6 +210,13 @@ void winvm_thread_setup(void)
 		return;
 	}
 	pthread_setspecific(altstack_key, mem);
+	altstack_lo = (uintptr_t)ss.ss_sp;
+	altstack_hi = altstack_lo + ALTSTACK_SIZE;
+}
+
+static bool on_our_altstack(uintptr_t frame)
+{
+	return frame - altstack_lo < altstack_hi - altstack_lo;
 }
 
 /* A thread the program starts: its setup first, then its own routine. */
@@ -509,11 +520,9 @@ static LONG dispatch(EXCEPTION_POINTERS *ptrs, bool filter_too)
 	LPTOP_LEVEL_EXCEPTION_FILTER filter;
 	LONG ret;
 
-	/*
-	 * Nested dispatches run deeper on the same (alternate) stack; one
-	 * at or below this frame was abandoned by a handler's longjmp().
-	 */
-	while (dispatch_depth > 0 && dispatch_depth <= DISPATCH_FRAMES &&
+	while (on_our_altstack(here) && dispatch_depth > 0 &&
+	       dispatch_depth <= DISPATCH_FRAMES &&
+	       on_our_altstack(dispatch_frame[dispatch_depth - 1]) &&
 	       dispatch_frame[dispatch_depth - 1] <= here) {
 		dispatch_depth--;
 		__atomic_sub_fetch(&dispatching, 1, __ATOMIC_SEQ_CST);
@@ -684,16 +693,18 @@ static void try_fault(struct try_frame *f, EXCEPTION_RECORD *rec,
 	if (f->t->flags & WINVM_TRY_VEH) {
 		context_from_ucontext(&ctx, uc);
 		ptrs.ContextRecord = &ctx;
+		/* A handler that leaves by longjmp() leaves the try behind. */
+		try_cur = f->outer;
 		if (dispatch(&ptrs, false) == EXCEPTION_CONTINUE_EXECUTION) {
-			if (ctx.Rip != (DWORD64)uc->uc_mcontext.gregs[REG_RIP] ||
-			    ctx.Rsp != (DWORD64)uc->uc_mcontext.gregs[REG_RSP]) {
-				try_cur = f->outer;
-				if (f->t->flags & WINVM_TRY_UNBLOCK)
-					uc->uc_sigmask = f->old_mask;
-			}
+			if (ctx.Rip == (DWORD64)uc->uc_mcontext.gregs[REG_RIP] &&
+			    ctx.Rsp == (DWORD64)uc->uc_mcontext.gregs[REG_RSP])
+				try_cur = f;
+			else if (f->t->flags & WINVM_TRY_UNBLOCK)
+				uc->uc_sigmask = f->old_mask;
 			context_to_ucontext(&ctx, uc);
 			return;
 		}
+		try_cur = f;
 	}
 	skipped = dispatch_depth - f->depth;
 	if (skipped > 0) {

@@ -886,27 +886,92 @@ TEST_F_TIMEOUT(exc, fork_while_handlers_change, 120)
 }
 
 /*
+ * Run helper program @name (selftests/helpers) with the path of libwinvm,
+ * which it loads itself: its wait status, or -1.
+ */
+static int run_helper(const char *name)
+{
+	char helper[4096], lib[4096];
+	int status = -1;
+	pid_t pid;
+
+	if (snprintf(helper, sizeof(helper), "%s/%s", HELPERS_DIR, name) <= 0 ||
+	    snprintf(lib, sizeof(lib), "%s/libwinvm.so.1", LIB_DIR) <= 0)
+		return -1;
+	pid = fork();
+	if (pid == 0) {
+		execl(helper, name, lib, NULL);
+		_exit(10);
+	}
+	if (pid < 0 || waitpid(pid, &status, 0) != pid)
+		return -1;
+	return status;
+}
+
+/*
  * A program that installed its handler before libwinvm was loaded keeps
  * getting the faults libwinvm does not handle (helpers/late-load.c).
  */
 TEST_F(exc, program_handler_before)
 {
-	char helper[4096], lib[4096];
-	int status;
-	pid_t pid;
+	int status = run_helper("late-load");
 
-	ASSERT_LT(0, snprintf(helper, sizeof(helper), "%s/late-load",
-			      HELPERS_DIR));
-	ASSERT_LT(0, snprintf(lib, sizeof(lib), "%s/libwinvm.so.1", LIB_DIR));
-	pid = fork();
-	ASSERT_LE(0, pid);
-	if (pid == 0) {
-		execl(helper, "late-load", lib, NULL);
-		_exit(10);
-	}
-	ASSERT_EQ(pid, waitpid(pid, &status, 0));
-	EXPECT_TRUE(WIFEXITED(status));
+	ASSERT_TRUE(WIFEXITED(status)) TH_LOG("status %#x", status);
 	EXPECT_EQ(0, WEXITSTATUS(status));
+}
+
+/*
+ * A thread with no alternate stack yet gets one in the middle of a
+ * dispatch: the nested dispatch on it must not take the outer one for
+ * abandoned (which would free a handler the outer one still walks;
+ * helpers/nested-setup.c).
+ */
+TEST_F(exc, nested_dispatch_new_altstack)
+{
+	int status = run_helper("nested-setup");
+
+	ASSERT_TRUE(WIFEXITED(status)) TH_LOG("status %#x", status);
+	EXPECT_EQ(0, WEXITSTATUS(status));
+}
+
+/*
+ * A handler that leaves a probe's fault by siglongjmp() leaves the probe
+ * behind too: the next fault is an ordinary exception.
+ */
+static sigjmp_buf probe_jump;
+static volatile char *volatile low_address = (volatile char *)16;
+
+static LONG CALLBACK jump_out_of_probe(EXCEPTION_POINTERS *ep)
+{
+	if (ep->ExceptionRecord->ExceptionInformation[1] != 16)
+		return EXCEPTION_CONTINUE_SEARCH;
+	siglongjmp(probe_jump, 1);
+}
+
+TEST_F(exc, probe_left_by_longjmp)
+{
+	struct sigaction sa = { .sa_sigaction = app_handler,
+				.sa_flags = SA_SIGINFO }, old;
+	PVOID h = AddVectoredExceptionHandler(1, jump_out_of_probe), h2;
+	volatile int left = 0;
+
+	ASSERT_NE(NULL, h);
+	if (!sigsetjmp(probe_jump, 1))
+		IsBadReadPtr((void *)16, 1);
+	else
+		left = 1;
+	EXPECT_EQ(1, left);
+	EXPECT_TRUE(RemoveVectoredExceptionHandler(h));
+
+	h2 = AddVectoredExceptionHandler(1, decline);
+	sigemptyset(&sa.sa_mask);
+	ASSERT_EQ(0, sigaction(SIGSEGV, &sa, &old));
+	if (!sigsetjmp(app_env, 1))
+		(void)*low_address;
+	sigaction(SIGSEGV, &old, NULL);
+	EXPECT_EQ(1, calls);
+	EXPECT_EQ(1, app_calls);
+	EXPECT_TRUE(RemoveVectoredExceptionHandler(h2));
 }
 
 /* A stack overflow in a thread is reported on the alternate stack. */
