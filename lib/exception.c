@@ -939,8 +939,9 @@ sighandler_t signal(int sig, sighandler_t handler)
 }
 
 /*
- * The other ways to install a handler, each with its semantics, through
- * sigaction() so that the fault signals' handlers stay behind libwinvm's.
+ * The other ways to install a handler (bsd_signal, sysv_signal, sigset,
+ * ssignal, sigignore), each with its semantics, through sigaction() so
+ * that the fault signals' handlers stay behind libwinvm's.
  */
 __attribute__((visibility("default")))
 sighandler_t bsd_signal(int sig, sighandler_t handler)
@@ -959,6 +960,22 @@ __attribute__((visibility("default")))
 sighandler_t __sysv_signal(int sig, sighandler_t handler)
 {
 	return sysv_signal(sig, handler);
+}
+
+/* glibc's ssignal() is BSD's signal(); sigignore() sets SIG_IGN. */
+__attribute__((visibility("default")))
+sighandler_t ssignal(int sig, sighandler_t handler)
+{
+	return signal(sig, handler);
+}
+
+__attribute__((visibility("default")))
+int sigignore(int sig)
+{
+	struct sigaction act = { .sa_handler = SIG_IGN };
+
+	sigemptyset(&act.sa_mask);
+	return sigaction(sig, &act, NULL);
 }
 
 /*

@@ -756,7 +756,8 @@ TEST_F(exc, program_handler_after)
 
 /*
  * The other ways of installing a handler keep libwinvm's in front too, each
- * with its own semantics: sysv_signal()'s handler is reset when it runs.
+ * with its own semantics: sysv_signal()'s handler is reset when it runs,
+ * sigignore() ignores.
  */
 extern sighandler_t bsd_signal(int sig, sighandler_t handler);
 
@@ -769,8 +770,9 @@ static void app_plain(int sig)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
 static sighandler_t (*const installers[])(int, sighandler_t) = {
-	bsd_signal, sysv_signal, sigset,
+	bsd_signal, sysv_signal, sigset, ssignal,
 };
+static int (*const ignore_signal)(int) = sigignore;
 #pragma GCC diagnostic pop
 
 TEST_F(exc, program_handler_other_installers)
@@ -796,6 +798,18 @@ TEST_F(exc, program_handler_other_installers)
 			TH_LOG("installer %zu", i);
 		signal(SIGSEGV, SIG_DFL);
 	}
+	EXPECT_TRUE(RemoveVectoredExceptionHandler(h));
+
+	/* sigignore() too: libwinvm's handler stays, the faults stay its. */
+	h = AddVectoredExceptionHandler(1, commit_and_continue);
+	ASSERT_EQ(0, ignore_signal(SIGSEGV));
+	ASSERT_EQ(0, sigaction(SIGSEGV, NULL, &now));
+	EXPECT_TRUE(now.sa_handler == SIG_IGN);
+	calls = 0;
+	*(volatile char *)bad = 1;
+	__asm__ volatile("" : : : "memory");
+	EXPECT_EQ(1, calls);
+	signal(SIGSEGV, SIG_DFL);
 	EXPECT_TRUE(RemoveVectoredExceptionHandler(h));
 }
 
