@@ -52,7 +52,6 @@ extern int __sigaction(int sig, const struct sigaction *act,
 		       struct sigaction *oldact);
 
 #define ALTSTACK_SIZE	(64 * 1024)
-#define PAGE		4096UL
 #define UD2		0x0b0f	/* the two bytes of "ud2", little-endian */
 
 /* Faults further than this below or above the stack pointer are not overflows. */

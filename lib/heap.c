@@ -119,7 +119,6 @@
 #define noinline	__attribute__((noinline))
 #define __aligned(x)	__attribute__((aligned(x)))
 
-#define PAGE		0x1000UL
 #define GRAN		0x10000UL	/* VirtualAlloc's granularity */
 #define UNIT		16UL		/* block size unit and alignment */
 #define HDR		16UL		/* block header */

@@ -9,6 +9,9 @@
 
 #include "winvm.h"
 
+/* The x86-64 page size, for code that must not ask (a fault handler). */
+#define PAGE		4096UL
+
 #define likely(x)	__builtin_expect(!!(x), 1)
 #define unlikely(x)	__builtin_expect(!!(x), 0)
 

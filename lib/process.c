@@ -19,8 +19,6 @@
 #include "internal.h"
 #include "winvm.h"
 
-#define PAGE	4096UL
-
 struct span {
 	uintptr_t start, last;
 	bool write;
