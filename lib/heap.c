@@ -119,6 +119,20 @@
 #define noinline	__attribute__((noinline))
 #define __aligned(x)	__attribute__((aligned(x)))
 
+/*
+ * The entry points with a fast path (HeapAlloc, HeapFree and the fixed
+ * blocks' GlobalAlloc, LocalAlloc, GlobalFree, LocalFree) start on a
+ * 512-byte boundary and are shorter than that, so that no fast path
+ * straddles a page, whatever the rest of the library's layout. Under QEMU's
+ * TCG (the test VM) a jump from one page of code into the next is not
+ * chained: the fall-through costs a trip through the translation-block
+ * lookup, which made a HeapAlloc and HeapFree pair in small_st cost 54 ns
+ * instead of 45 ns (median of 20 processes each) in a build where HeapFree's
+ * fast path happened to cross a page. On hardware it keeps each fast path
+ * on one page of the instruction TLB and starts it on a cache line.
+ */
+#define __fastpath	__attribute__((aligned(512)))
+
 #define GRAN		0x10000UL	/* VirtualAlloc's granularity */
 #define UNIT		16UL		/* block size unit and alignment */
 #define HDR		16UL		/* block header */
@@ -2354,7 +2368,7 @@ static __always_inline void *tcache_pop(struct tcache *tc, DWORD flags,
  * For the process heap the thread's caches are a thread-local pointer
  * away; for the others, through the heap's front end.
  */
-LPVOID WINAPI HeapAlloc(HANDLE hHeap, DWORD dwFlags, SIZE_T dwBytes)
+__fastpath LPVOID WINAPI HeapAlloc(HANDLE hHeap, DWORD dwFlags, SIZE_T dwBytes)
 {
 	struct heap *heap = hHeap;
 	struct tcache *tc;
@@ -2432,7 +2446,7 @@ static noinline BOOL free_slow(HANDLE h, DWORD flags, void *p)
 	return heap_corrupt(heap, p);	/* a double free or a bad header */
 }
 
-BOOL WINAPI HeapFree(HANDLE hHeap, DWORD dwFlags, LPVOID lpMem)
+__fastpath BOOL WINAPI HeapFree(HANDLE hHeap, DWORD dwFlags, LPVOID lpMem)
 {
 	uintptr_t e;
 
@@ -3630,7 +3644,7 @@ static __always_inline HGLOBAL free_fixed(HGLOBAL h)
 }
 
 /* GlobalAlloc of size 0 gets a byte (case 111); LocalAlloc does not. */
-HGLOBAL WINAPI GlobalAlloc(UINT uFlags, SIZE_T dwBytes)
+__fastpath HGLOBAL WINAPI GlobalAlloc(UINT uFlags, SIZE_T dwBytes)
 {
 	if (unlikely(uFlags & GMEM_MOVEABLE))
 		return winvm_mem_alloc(false, uFlags, dwBytes);
@@ -3638,19 +3652,19 @@ HGLOBAL WINAPI GlobalAlloc(UINT uFlags, SIZE_T dwBytes)
 			   dwBytes ? dwBytes : 1);
 }
 
-HLOCAL WINAPI LocalAlloc(UINT uFlags, SIZE_T uBytes)
+__fastpath HLOCAL WINAPI LocalAlloc(UINT uFlags, SIZE_T uBytes)
 {
 	if (unlikely(uFlags & LMEM_MOVEABLE))
 		return winvm_mem_alloc(true, uFlags, uBytes);
 	return alloc_fixed(winvm_mem_heap_flags(uFlags), uBytes);
 }
 
-HGLOBAL WINAPI GlobalFree(HGLOBAL hMem)
+__fastpath HGLOBAL WINAPI GlobalFree(HGLOBAL hMem)
 {
 	return free_fixed(hMem);
 }
 
-HLOCAL WINAPI LocalFree(HLOCAL hMem)
+__fastpath HLOCAL WINAPI LocalFree(HLOCAL hMem)
 {
 	return free_fixed(hMem);
 }
