@@ -27,4 +27,46 @@ static inline void winvm_vm_flags_clear(struct vm_area_struct *vma,
 }
 #endif
 
+/*
+ * address_space_operations' write_begin and write_end pass a struct page
+ * up to 6.11; later kernels pass a folio (and, later still, a kiocb), where
+ * winvm_get_page() keeps shmem's own path and never calls these.
+ */
+#ifdef WINVM_HAVE_WRITE_BEGIN_PAGE
+#define WINVM_WRITE_BEGIN_PAGE	true
+
+static inline int winvm_write_begin(struct file *file,
+				    struct address_space *mapping,
+				    loff_t pos, struct page **pagep,
+				    void **fsdata)
+{
+	return mapping->a_ops->write_begin(file, mapping, pos, PAGE_SIZE,
+					   pagep, fsdata);
+}
+
+static inline void winvm_write_end(struct file *file,
+				   struct address_space *mapping, loff_t pos,
+				   struct page *page, void *fsdata)
+{
+	mapping->a_ops->write_end(file, mapping, pos, PAGE_SIZE, PAGE_SIZE,
+				  page, fsdata);
+}
+#else
+#define WINVM_WRITE_BEGIN_PAGE	false
+
+static inline int winvm_write_begin(struct file *file,
+				    struct address_space *mapping,
+				    loff_t pos, struct page **pagep,
+				    void **fsdata)
+{
+	return -EOPNOTSUPP;
+}
+
+static inline void winvm_write_end(struct file *file,
+				   struct address_space *mapping, loff_t pos,
+				   struct page *page, void *fsdata)
+{
+}
+#endif
+
 #endif /* WINVM_COMPAT_H */

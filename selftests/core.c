@@ -533,6 +533,38 @@ TEST_F(winvm, decommit_frees_memory)
 	EXPECT_EQ(0, wv_release(self->fd, p));
 }
 
+/*
+ * Assert that a page's first touch, a read or a write, finds every byte of
+ * it zero, when the pages come from memory just freed full of a pattern:
+ * the fault creates the page without clearing it itself where the page
+ * allocator clears (init_on_alloc), so a page handed out uncleared would
+ * show the pattern here.
+ */
+TEST_F(winvm, first_touch_whole_page_zero)
+{
+	const uint64_t size = 4 << 20;
+	uint64_t i, j, bad = 0;
+	int round;
+	char *p;
+
+	ASSERT_EQ(0, wv_alloc(self->fd, 0, size, RES | COM, RW,
+			      (uint64_t *)&p, NULL));
+	for (round = 0; round < 4; round++) {
+		memset(p, 0xa5, size);
+		ASSERT_EQ(0, wv_decommit(self->fd, p, size));
+		ASSERT_EQ(0, wv_commit(self->fd, p, size, RW));
+		for (i = 0; i < size; i += PAGE) {
+			/* Odd pages are first written, in their middle. */
+			if ((i / PAGE + round) & 1)
+				p[i + PAGE / 2] = 0;
+			for (j = 0; j < PAGE; j += sizeof(uint64_t))
+				bad += *(uint64_t *)(p + i + j) != 0;
+		}
+	}
+	EXPECT_EQ(0, bad);
+	EXPECT_EQ(0, wv_release(self->fd, p));
+}
+
 /* Assert that decommit of a range mixing committed and reserved succeeds. */
 TEST_F(winvm, decommit_mixed)
 {
