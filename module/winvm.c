@@ -2048,20 +2048,24 @@ static bool winvm_alloc_zeroes(gfp_t gfp)
 }
 
 /*
- * The page of the small store at @index, referenced, for a fault. shmem
- * clears every page it creates for a read or a fault, after the allocator
- * has cleared it already when it zeroes pages (winvm_alloc_zeroes()): two
- * clears of 4 KiB on every first touch, over a quarter of its cost in the
- * test VM (18.2 against 13.3 us). Then a missing page is created through
- * the file's write_begin and write_end, shmem's path for a write, which
- * leaves the page to the writer, as a write of the whole page: what it
- * holds are the allocator's zeros. i915 writes to its private shmem files
- * through the same two calls, also without the inode lock: nothing else
- * writes to the store, and the write is within its size. Without a zeroing
- * allocator, or on a kernel whose write_begin takes a folio, shmem's fault
- * path does it all.
+ * The page of the small store at @index, referenced, for a fault (@write:
+ * a write fault). shmem clears every page it creates for a read or a
+ * fault, after the allocator has cleared it already when it zeroes pages
+ * (winvm_alloc_zeroes()): two clears of 4 KiB on every first touch, over a
+ * quarter of its cost in the test VM (18.2 against 13.3 us). Then a write
+ * fault creates a missing page through the file's write_begin and
+ * write_end, shmem's path for a write, which leaves the page to the writer,
+ * as a write of the whole page: what it holds are the allocator's zeros.
+ * i915 writes to its private shmem files through the same two calls, also
+ * without the inode lock: nothing else writes to the store, and the write
+ * is within its size. write_end marks the page dirty, as the write fault
+ * does anyway; a page first read stays clean, so that reclaim may drop it
+ * rather than swap it out, and is created by shmem's fault path, as it is
+ * without a zeroing allocator or on a kernel whose write_begin takes a
+ * folio.
  */
-static struct page *winvm_get_page(struct winvm_ctx *ctx, pgoff_t index)
+static struct page *winvm_get_page(struct winvm_ctx *ctx, pgoff_t index,
+				   bool write)
 {
 	struct address_space *mapping = ctx->small.mapping;
 	struct file *backing = ctx->small.backing;
@@ -2071,8 +2075,7 @@ static struct page *winvm_get_page(struct winvm_ctx *ctx, pgoff_t index)
 	void *fsdata;
 	int err;
 
-	if (!WINVM_WRITE_BEGIN_PAGE ||
-	    !winvm_alloc_zeroes(gfp) ||
+	if (!write || !WINVM_WRITE_BEGIN_PAGE || !winvm_alloc_zeroes(gfp) ||
 	    pos >= i_size_read(file_inode(backing)))
 		return shmem_read_mapping_page_gfp(mapping, index, gfp);
 
@@ -2215,7 +2218,8 @@ static vm_fault_t winvm_fault(struct vm_fault *vmf)
 	}
 
 	if (vma->vm_file == ctx->file)
-		page = winvm_get_page(ctx, vmf->pgoff);
+		page = winvm_get_page(ctx, vmf->pgoff,
+				      vmf->flags & FAULT_FLAG_WRITE);
 	else
 		page = shmem_read_mapping_page_gfp(mapping, vmf->pgoff,
 						   mapping_gfp_mask(mapping));
