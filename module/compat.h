@@ -28,9 +28,13 @@ static inline void winvm_vm_flags_clear(struct vm_area_struct *vma,
 #endif
 
 /*
- * address_space_operations' write_begin and write_end pass a struct page
- * up to 6.11; later kernels pass a folio (and, later still, a kiocb), where
- * winvm_get_page() keeps shmem's own path and never calls these.
+ * winvm_get_page() creates a page through write_begin and write_end on
+ * what 6.1 does underneath: shmem_write_begin() leaves a new folio as the
+ * page allocator handed it out, and post_alloc_hook() clears it under
+ * init_on_alloc. That was checked against 6.1's sources only, and
+ * write_begin takes a folio from 6.12 on: Kbuild defines
+ * WINVM_HAVE_WRITE_BEGIN_PAGE for 6.1 alone; other kernels keep shmem's
+ * fault path and never call these.
  */
 #ifdef WINVM_HAVE_WRITE_BEGIN_PAGE
 #define WINVM_WRITE_BEGIN_PAGE	true

@@ -2055,14 +2055,17 @@ static bool winvm_alloc_zeroes(gfp_t gfp)
  * quarter of its cost in the test VM (18.2 against 13.3 us). Then a write
  * fault creates a missing page through the file's write_begin and
  * write_end, shmem's path for a write, which leaves the page to the writer,
- * as a write of the whole page: what it holds are the allocator's zeros.
- * i915 writes to its private shmem files through the same two calls, also
- * without the inode lock: nothing else writes to the store, and the write
- * is within its size. write_end marks the page dirty, as the write fault
- * does anyway; a page first read stays clean, so that reclaim may drop it
- * rather than swap it out, and is created by shmem's fault path, as it is
- * without a zeroing allocator or on a kernel whose write_begin takes a
- * folio.
+ * and tells write_end the whole page was written: what it holds are the
+ * allocator's zeros. shmem_write_begin() expects the caller to hold the
+ * inode lock, which a fault cannot take (writes take it before mmap_lock);
+ * what the lock guards there does not apply to the store: it has no seals,
+ * nothing else writes to it, and its size never changes, the page lying
+ * within it. (i915 also calls the two on its private shmem files without
+ * the lock, with the data it copies in between.) write_end marks the page
+ * dirty, as the write fault does anyway; a page first read stays clean, so
+ * that reclaim may drop it rather than swap it out, and is created by
+ * shmem's fault path, as it is without a zeroing allocator or on a kernel
+ * other than 6.1 (see compat.h).
  */
 static struct page *winvm_get_page(struct winvm_ctx *ctx, pgoff_t index,
 				   bool write)
@@ -2076,7 +2079,7 @@ static struct page *winvm_get_page(struct winvm_ctx *ctx, pgoff_t index,
 	int err;
 
 	if (!write || !WINVM_WRITE_BEGIN_PAGE || !winvm_alloc_zeroes(gfp) ||
-	    pos >= i_size_read(file_inode(backing)))
+	    pos + PAGE_SIZE > i_size_read(file_inode(backing)))
 		return shmem_read_mapping_page_gfp(mapping, index, gfp);
 
 	page = find_get_page(mapping, index);
