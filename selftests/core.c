@@ -554,7 +554,7 @@ TEST_F(winvm, first_touch_whole_page_zero)
 		ASSERT_EQ(0, wv_decommit(self->fd, p, size));
 		ASSERT_EQ(0, wv_commit(self->fd, p, size, RW));
 		for (i = 0; i < size; i += PAGE) {
-			/* Odd pages are first written, in their middle. */
+			/* Every other page is first written, in its middle. */
 			if ((i / PAGE + round) & 1)
 				p[i + PAGE / 2] = 0;
 			for (j = 0; j < PAGE; j += sizeof(uint64_t))
